@@ -1,0 +1,1 @@
+"""Parquet result logs -> pandas; Pareto frontiers, hypervolume, FLOPs savings, plots. No Ray."""

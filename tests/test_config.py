@@ -1,0 +1,65 @@
+import pytest
+
+from trainables import ConfigError, TrialConfig
+
+
+def test_defaults_depend_on_dataset():
+    digits = TrialConfig.from_dict({})
+    assert (digits.dataset, digits.width, digits.finetune_epochs) == ("digits", 6, 20)
+    fashion = TrialConfig.from_dict({"dataset": "fashion_mnist"})
+    assert (fashion.width, fashion.finetune_epochs) == (16, 10)
+    assert TrialConfig.from_dict({"dataset": "digits", "width": 9}).width == 9
+
+
+def test_strings_from_the_command_line_are_converted():
+    c = TrialConfig.from_dict({"strategy": "random", "overdetermination_ratio": "2.5",
+                               "batch_size": "32", "augment": "yes", "target_accuracy": "none"})
+    assert c.overdetermination_ratio == 2.5 and c.batch_size == 32 and c.augment is True
+    assert c.target_accuracy is None
+    assert TrialConfig.from_dict({"batch_size": 64.0}).batch_size == 64  # Optuna/YAML floats
+
+
+def test_pretrain_epochs_default_only_for_pretraining_strategies():
+    assert TrialConfig.from_dict({}).effective_pretrain_epochs == 0
+    assert TrialConfig.from_dict({"strategy": "class_mean"}).effective_pretrain_epochs == 10
+
+
+def test_round_trip_through_json_dict():
+    c = TrialConfig.from_dict({"strategy": "kmeans", "subset_fraction": 0.1, "seed": 3})
+    assert TrialConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
+        ({"strategy": "best"}, "unknown strategy 'best'"),
+        ({"model": "resnet"}, "unknown model"),
+        ({"strategy": "random", "subset_fraction": 0}, "subset_fraction must be in (0, 1]"),
+        ({"strategy": "random", "subset_fraction": 1.01}, "subset_fraction must be in (0, 1]"),
+        ({"strategy": "random", "overdetermination_ratio": 0}, "ratio must be > 0"),
+        ({"strategy": "random", "overdetermination_ratio": -1}, "ratio must be > 0"),
+        ({"strategy": "random", "subset_fraction": 0.5, "overdetermination_ratio": 1},
+         "not both"),
+        ({"strategy": "random"}, "needs a size"),
+        ({"strategy": "none", "subset_fraction": 0.5}, "ordinary training"),
+        ({"strategy": "none", "pretrain_epochs": 3}, "ordinary training"),
+        ({"strategy": "class_mean", "subset_fraction": 0.5}, "one average image per class"),
+        ({"lr": "abc"}, "lr must be a number"),
+        ({"lr": 0}, "lr must be > 0"),
+        ({"lr": float("nan")}, "lr must be a number"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"augment": "maybe"}, "augment must be true or false"),
+        ({"target_accuracy": 1.5}, "target_accuracy must be in (0, 1]"),
+        ({"flops_budget": -5}, "flops_budget must be > 0"),
+        ({"dataset": 3}, "dataset must be text"),
+        ({"learning_rate": 0.1}, "unknown trial setting 'learning_rate'"),
+        ({"seed": None}, "seed cannot be empty"),
+    ],
+)
+def test_bad_values_are_rejected_with_one_line(settings, message):
+    with pytest.raises(ConfigError) as info:
+        TrialConfig.from_dict(settings)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from trainables.subsets import (
+    build_small_set,
+    class_means,
+    per_class_counts,
+    size_from_fraction,
+    size_from_ratio,
+)
+
+
+@pytest.mark.parametrize(
+    # K = ceil(Q * P / M), capped at N; hand-computed.
+    "q, params, classes, n, k",
+    [
+        (2, 3784, 10, 1437, 757),  # 2*3784/10 = 756.8 -> 757
+        (1, 421_642, 10, 60_000, 42_165),  # 42164.2 -> 42165
+        (0.1, 1000, 10, 500, 10),  # exactly 10: no float round-up to 11
+        (0.3, 100, 3, 500, 10),  # exactly 10 (0.3 is not exact in binary)
+        (10, 117_434, 10, 60_000, 60_000),  # 117,434 > N: capped
+        (1e-9, 100, 10, 50, 1),  # at least one example
+        (4, 138_330, 100, 50_000, 5_534),  # CIFAR-100: 5533.2 -> 5534
+    ],
+)
+def test_subset_size_from_overdetermination_ratio(q, params, classes, n, k):
+    size = size_from_ratio(q, n, classes, params)
+    assert size.subset_size == k
+    assert size.subset_fraction == k / n
+    assert size.overdetermination_ratio == pytest.approx(k * classes / params)
+
+
+def test_subset_size_from_fraction():
+    assert size_from_fraction(0.5, 1437, 10, 3784).subset_size == 719  # ceil(718.5)
+    assert size_from_fraction(0.1, 60_000, 10, 1).subset_size == 6_000  # exact, not 6001
+    assert size_from_fraction(1.0, 1437, 10, 3784).subset_size == 1437
+    size = size_from_fraction(0.25, 1000, 10, 500)
+    assert (size.subset_size, size.overdetermination_ratio) == (250, 5.0)
+
+
+@pytest.mark.parametrize(
+    "k, sizes, expected",
+    [
+        (10, [5, 5], [5, 5]),
+        (7, [10, 10, 10], [3, 2, 2]),  # remainder to earlier classes
+        (10, [1, 20, 20], [1, 5, 4]),  # a small class caps, the rest is shared out
+        (100, [3, 4], [3, 4]),  # more asked than exist
+        (2, [5, 5, 5], [1, 1, 0]),  # fewer than classes
+    ],
+)
+def test_per_class_counts(k, sizes, expected):
+    assert per_class_counts(k, sizes) == expected
+
+
+def _toy(n_per_class=30, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    x = torch.randn(len(y), 1, 4, 4, generator=g) + y.view(-1, 1, 1, 1).float() * 3
+    return x, y
+
+
+def test_random_subset_is_k_distinct_training_rows():
+    x, y = _toy()
+    small = build_small_set("random", 17, x, y, 3, torch.Generator().manual_seed(1))
+    assert len(small.indices) == 17 == len(set(small.indices.tolist()))
+    assert torch.equal(small.x, x[small.indices]) and torch.equal(small.y, y[small.indices])
+
+
+def test_stratified_subset_is_class_balanced():
+    x, y = _toy(n_per_class=40, classes=3)
+    small = build_small_set("stratified", 12, x, y, 3, torch.Generator().manual_seed(1))
+    assert torch.bincount(small.y, minlength=3).tolist() == [4, 4, 4]
+    assert torch.equal(small.x, x[small.indices])
+
+
+def test_class_mean_images_are_the_per_class_means():
+    x, y = _toy(n_per_class=7, classes=4)
+    small = build_small_set("class_mean", 4, x, y, 4, torch.Generator())
+    assert small.y.tolist() == [0, 1, 2, 3]
+    for c in range(4):
+        torch.testing.assert_close(small.x[c], x[y == c].mean(dim=0))
+    means, flops = class_means(x, y, 4)
+    assert flops == x.numel() + means.numel()
+
+
+def test_kmeans_centroids_per_class():
+    x, y = _toy(n_per_class=30, classes=3)
+    small = build_small_set("kmeans", 6, x, y, 3, torch.Generator().manual_seed(0))
+    assert torch.bincount(small.y, minlength=3).tolist() == [2, 2, 2]
+    # Each centroid is a mean of points of its own class: it lies nearer its class mean than
+    # any other class's mean (classes are 3 standard deviations apart).
+    means, _ = class_means(x, y, 3)
+    nearest = torch.cdist(small.x.flatten(1), means.flatten(1)).argmin(dim=1)
+    assert torch.equal(nearest, small.y)
+    d = x[0].numel()
+    assert small.selection_flops == 20 * 3 * (2 * 30 * d * 2 + 30 * d)
+
+
+def test_kmeans_with_one_centroid_per_point_returns_the_points():
+    x, y = _toy(n_per_class=3, classes=2)
+    small = build_small_set("kmeans", 6, x, y, 2, torch.Generator().manual_seed(0))
+    for c in range(2):
+        got = sorted(small.x[small.y == c].flatten(1).tolist())
+        want = sorted(x[y == c].flatten(1).tolist())
+        torch.testing.assert_close(torch.tensor(got), torch.tensor(want))

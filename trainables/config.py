@@ -1,0 +1,193 @@
+"""One trial's configuration: a typed, validated object built from a flat dict.
+
+Ray Tune and Optuna hand a trial its configuration as a flat dict; the command line hands it
+strings. Both enter through `TrialConfig.from_dict`, which converts, checks every value once and
+rejects bad ones with a one-line `ConfigError`. Everything below it trusts the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100")
+MODELS = ("cnn", "mlp")
+# none: ordinary training (the baseline). The others build a small set to pretrain on.
+STRATEGIES = ("none", "random", "stratified", "class_mean", "kmeans")
+# Strategies whose small-set size the user chooses (as a fraction or as Q).
+SIZED_STRATEGIES = ("random", "stratified", "kmeans")
+DEVICES = ("auto", "cpu", "cuda")
+
+DEFAULT_PRETRAIN_EPOCHS = 10
+# Defaults that depend on the dataset: digits is tiny (1,437 training images), so its default CNN
+# is narrow enough (P = 3,784) that Q = 2 is a real subset (757 images), and an epoch is cheap.
+DATASET_DEFAULTS: dict[str, dict[str, int]] = {
+    "digits": {"width": 6, "finetune_epochs": 20},
+}
+GENERIC_DEFAULTS: dict[str, int] = {"width": 16, "finetune_epochs": 10}
+
+
+class ConfigError(ValueError):
+    """A value the user chose is not acceptable; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that defines one pretrain-then-finetune trial.
+
+    Scientific values (what a study is about): strategy, subset_fraction or
+    overdetermination_ratio, pretrain_epochs. Nuisance values (tuned for a fair comparison): lr,
+    batch_size, width. The rest is fixed per study.
+    """
+
+    dataset: str = "digits"
+    model: str = "cnn"  # "cnn" (VGG-style) or "mlp"
+    width: int | None = None  # first conv block's channels (MLP: 8x this); None: per dataset
+    strategy: str = "none"
+    subset_fraction: float | None = None  # small-set size as a fraction of the training set
+    overdetermination_ratio: float | None = None  # target Q = K*M/P; K = ceil(Q*P/M)
+    pretrain_epochs: int | None = None  # epochs on the small set; None: 10, or 0 for "none"
+    finetune_epochs: int | None = None  # most epochs on the full training set; None: per dataset
+    target_accuracy: float | None = None  # stop fine-tuning once test accuracy reaches this
+    flops_budget: float | None = None  # stop once this many training FLOPs are spent
+    lr: float = 1e-3  # Adam's learning rate (the paper's setting)
+    batch_size: int = 64
+    reset_optimizer: bool = False  # fresh Adam state for fine-tuning instead of carrying it over
+    augment: bool = False  # random translations (and flips for CIFAR) on whole batches
+    eval_every: int | None = None  # evaluate every this many training samples; None: 1/4 epoch
+    seed: int = 0
+    data_dir: str | None = None  # where MNIST/CIFAR files live (torchvision's layout)
+    download: bool = False  # download missing files through torchvision
+    device: str = "auto"  # "auto": the GPU if there is one, else the CPU
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
+        """Build and validate a config from a flat dict; unknown keys and bad values raise."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in d.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"unknown trial setting {key!r}{hint}")
+            values[key] = _convert(key, raw, known[key].type)
+        dataset_defaults = DATASET_DEFAULTS.get(values.get("dataset", cls.dataset), {})
+        for key, default in {**GENERIC_DEFAULTS, **dataset_defaults}.items():
+            if values.get(key) is None:
+                values[key] = default
+        config = cls(**values)
+        config._validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def effective_pretrain_epochs(self) -> int:
+        if self.strategy == "none":
+            return 0
+        return DEFAULT_PRETRAIN_EPOCHS if self.pretrain_epochs is None else self.pretrain_epochs
+
+    def _validate(self) -> None:
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("model", self.model, MODELS)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("device", self.device, DEVICES)
+        _at_least("width", self.width, 1)
+        _at_least("finetune_epochs", self.finetune_epochs, 0)
+        _at_least("batch_size", self.batch_size, 1)
+        if self.pretrain_epochs is not None:
+            _at_least("pretrain_epochs", self.pretrain_epochs, 0)
+        if self.eval_every is not None:
+            _at_least("eval_every", self.eval_every, 1)
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.subset_fraction is not None and not 0 < self.subset_fraction <= 1:
+            raise ConfigError(f"subset_fraction must be in (0, 1], got {self.subset_fraction}")
+        q = self.overdetermination_ratio
+        if q is not None and not q > 0:
+            raise ConfigError(f"overdetermination_ratio must be > 0, got {q}")
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise ConfigError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        if self.flops_budget is not None and not self.flops_budget > 0:
+            raise ConfigError(f"flops_budget must be > 0, got {self.flops_budget}")
+        sized = self.subset_fraction is not None or q is not None
+        if self.subset_fraction is not None and q is not None:
+            raise ConfigError("give subset_fraction or overdetermination_ratio, not both")
+        if self.strategy in SIZED_STRATEGIES and not sized:
+            raise ConfigError(
+                f"strategy {self.strategy!r} needs a size: subset_fraction or "
+                "overdetermination_ratio"
+            )
+        if self.strategy == "none" and (sized or (self.pretrain_epochs or 0) > 0):
+            raise ConfigError(
+                "strategy 'none' is ordinary training: it takes no subset size or pretrain_epochs"
+            )
+        if self.strategy == "class_mean" and sized:
+            raise ConfigError(
+                "strategy 'class_mean' uses one average image per class: it takes no subset size"
+            )
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{name} must be >= {low}, got {value}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(key: str, raw: Any, annotation: str) -> Any:
+    """Convert `raw` (a Python value, or a string from the command line) to the field's type."""
+    optional = "None" in annotation
+    base = annotation.replace("| None", "").strip()
+    if raw is None or (optional and isinstance(raw, str) and raw.lower() in ("", "none", "null")):
+        if not optional:
+            raise ConfigError(f"{key} cannot be empty")
+        return None
+    try:
+        if base == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in _TRUE | _FALSE:
+                return raw.lower() in _TRUE
+            if isinstance(raw, int | float) and raw in (0, 1):
+                return bool(raw)
+            raise ValueError
+        if base == "int":
+            if isinstance(raw, bool):
+                raise ValueError
+            number = float(raw)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if base == "float":
+            if isinstance(raw, bool):
+                raise ValueError
+            number = float(raw)
+            if math.isnan(number):
+                raise ValueError
+            return number
+        if base == "str":
+            if not isinstance(raw, str):
+                raise ValueError
+            return raw
+    except (TypeError, ValueError):
+        kind = {"bool": "true or false", "int": "a whole number", "float": "a number"}.get(
+            base, "text"
+        )
+        raise ConfigError(f"{key} must be {kind}, got {raw!r}") from None
+    raise AssertionError(f"unhandled field type {annotation}")  # a new field needs a converter

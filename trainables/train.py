@@ -1,0 +1,313 @@
+"""One trial: pretrain on a small set derived from the data, then fine-tune on the full set.
+
+The loop is a `TrialRunner` whose whole position (model, optimizer, RNG, ledger, phase, epoch,
+batch and the epoch's permutation) is a `state_dict`, taken at evaluations. A runner restored from
+one continues exactly where it stopped: it repeats no record and skips none.
+
+Phases: "init" (one evaluation before any training), "pretrain" (pretrain_epochs on the small set),
+"finetune" (the full training set until the target accuracy, finetune_epochs, or the FLOPs budget).
+Evaluations happen every `eval_every` training samples, at the end of pretraining and at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainables import __version__
+from trainables.augment import augment_batch
+from trainables.config import TrialConfig
+from trainables.data import Dataset, RawData, read_raw, to_device
+from trainables.flops import FlopsLedger, eval_flops_per_sample, thop_macs, train_flops_per_sample
+from trainables.models import build_model, count_params
+from trainables.subsets import SmallSet, build_small_set, resolve_size
+
+# The result-log columns every record carries, in order (DESIGN.md's contract, then extras).
+RECORD_COLUMNS = (
+    "sweep", "trial_id", "dataset", "model", "params", "strategy", "subset_size",
+    "subset_fraction", "overdetermination_ratio", "pretrain_epochs", "lr", "batch_size", "seed",
+    "phase", "epoch", "step", "samples_seen", "train_flops", "eval_flops", "train_loss",
+    "test_loss", "test_accuracy", "wall_time_s", "status",
+    # extras
+    "width", "finetune_epochs", "augment", "evaluation", "stop_reason", "train_time_s",
+    "flops_per_sample", "macs_forward", "selection_flops", "device", "version", "config",
+)
+
+EVAL_BATCH = 1024
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Progress:
+    """Where a trial stands; everything in it is plain numbers and strings."""
+
+    phase: str = "init"
+    epoch: int = 0  # completed epochs in the current phase
+    batch: int = 0  # next batch of the current epoch
+    step: int = 0  # optimizer steps so far, both phases
+    samples_seen: int = 0
+    next_eval_at: int = 0
+    last_eval_at: int = -1  # samples_seen at the last evaluation
+    evaluations: int = 0
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    finished: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+class TrialRunner:
+    """Runs one trial; `state_dict`/`load_state_dict` make it resumable at any evaluation."""
+
+    def __init__(self, config: TrialConfig, raw: RawData | None = None,
+                 device: torch.device | str | None = None) -> None:
+        self.config = config
+        self.device = resolve_device(config.device) if device is None else torch.device(device)
+        self.data: Dataset = to_device(
+            raw if raw is not None else read_raw(config.dataset, config.data_dir, config.download),
+            self.device,
+        )
+        shape, classes = self.data.input_shape, self.data.num_classes
+        self.model: nn.Module = build_model(config, shape, classes).to(self.device)
+        self.params = count_params(self.model)
+        self.size = resolve_size(config, len(self.data.train_y), classes, self.params)
+        self.pretrain_epochs = config.effective_pretrain_epochs
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.small: SmallSet | None = None
+        if self.size is not None and self.pretrain_epochs > 0:
+            self.small = build_small_set(config.strategy, self.size.subset_size,
+                                         self.data.train_x, self.data.train_y, classes,
+                                         self.generator)
+        self.ledger = FlopsLedger(train_flops_per_sample(self.model, shape, self.device),
+                                  eval_flops_per_sample(self.model, shape, self.device))
+        self.macs_forward = thop_macs(self.model, shape)
+        self.optimizer = self._new_optimizer()
+        self.eval_every = config.eval_every or max(1, math.ceil(len(self.data.train_y) / 4))
+        self.progress = Progress(next_eval_at=self.eval_every)
+        self.perm: torch.Tensor | None = None
+        self.labels: dict[str, Any] = {"sweep": "", "trial_id": ""}
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_batches = 0
+
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+
+    # ---- checkpointing ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue; loadable with `torch.load(weights_only=True)`."""
+        small = None
+        if self.small is not None:
+            small = ({"indices": self.small.indices.cpu()} if self.small.indices is not None
+                     else {"x": self.small.x.cpu(), "y": self.small.y.cpu()})
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "progress": asdict(self.progress),
+            "ledger": {"train_flops": self.ledger.train_flops,
+                       "eval_flops": self.ledger.eval_flops},
+            "perm": None if self.perm is None else self.perm.cpu(),
+            "small": small,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.progress = Progress(**state["progress"])
+        self.ledger.train_flops = state["ledger"]["train_flops"]
+        self.ledger.eval_flops = state["ledger"]["eval_flops"]
+        self.perm = None if state["perm"] is None else state["perm"].to(self.device)
+        small = state["small"]
+        if small is not None and self.small is not None:
+            if "indices" in small:
+                idx = small["indices"].to(self.device)
+                self.small = SmallSet(self.data.train_x[idx], self.data.train_y[idx], idx,
+                                      self.small.selection_flops)
+            else:
+                self.small = SmallSet(small["x"].to(self.device), small["y"].to(self.device),
+                                      None, self.small.selection_flops)
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    def run(self, on_record: Callable[[Record], None] | None = None) -> list[Record]:
+        """Train to the end (or divergence); return the records made by this call."""
+        records: list[Record] = []
+
+        def emit(record: Record) -> None:
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
+
+        p = self.progress
+        started = time.perf_counter() - p.wall_time_s
+        self._clock = started
+        self._train_started = time.perf_counter()
+        if p.phase == "init":
+            nothing_to_do = self.pretrain_epochs == 0 and self.config.finetune_epochs == 0
+            record = self._evaluate("max_epochs" if nothing_to_do else None)
+            p.phase = "pretrain" if self.small is not None else "finetune"
+            emit(record)  # after the phase moved on, so a checkpoint taken here resumes past it
+        while not p.finished:
+            x, y, epochs = self._phase_data()
+            if p.epoch >= epochs:
+                self._next_phase()
+                continue
+            n = len(y)
+            batches = math.ceil(n / self.config.batch_size)
+            if p.batch == 0:
+                self.perm = torch.randperm(n, generator=self.generator).to(self.device)
+            while p.batch < batches and not p.finished:
+                lo = p.batch * self.config.batch_size
+                idx = self.perm[lo : lo + self.config.batch_size]
+                self._step(x[idx], y[idx])
+                p.batch += 1
+                reason = self._end_reason(batches, epochs)
+                phase_end = p.phase == "pretrain" and p.batch == batches and p.epoch + 1 == epochs
+                if reason or phase_end or p.samples_seen >= p.next_eval_at:
+                    emit(self._evaluate(reason))
+            if not p.finished:
+                p.batch = 0
+                p.epoch += 1
+        return records
+
+    def _phase_data(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if self.progress.phase == "pretrain":
+            assert self.small is not None
+            return self.small.x, self.small.y, self.pretrain_epochs
+        return self.data.train_x, self.data.train_y, self.config.finetune_epochs
+
+    def _epoch_position(self) -> float:
+        """Epochs done in the current phase, fractional within an epoch."""
+        p = self.progress
+        if p.phase == "init":
+            return 0.0
+        batches = math.ceil(len(self._phase_data()[1]) / self.config.batch_size)
+        return p.epoch + p.batch / batches
+
+    def _next_phase(self) -> None:
+        p = self.progress
+        assert p.phase == "pretrain", "fine-tuning ends through _end_reason, not here"
+        p.phase, p.epoch, p.batch = "finetune", 0, 0
+        if self.config.reset_optimizer:
+            self.optimizer = self._new_optimizer()
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if self.config.augment:
+            x = augment_batch(x, self.generator, flip=self.data.name.startswith("cifar"))
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self._loss_sum += loss.detach()
+        self._loss_batches += 1
+        p = self.progress
+        p.step += 1
+        p.samples_seen += len(y)
+        self.ledger.add_train(len(y))
+
+    def _end_reason(self, batches: int, epochs: int) -> str | None:
+        """Why the trial ends after this step, if it does (divergence and target: at evaluation)."""
+        p = self.progress
+        budget = self.config.flops_budget
+        if budget is not None and self.ledger.train_flops >= budget:
+            return "flops_budget"
+        last_epoch = p.batch == batches and p.epoch + 1 == epochs
+        if last_epoch and (p.phase == "finetune" or self.config.finetune_epochs == 0):
+            return "max_epochs"
+        return None
+
+    @torch.no_grad()
+    def _evaluate(self, end_reason: str | None) -> Record:
+        p = self.progress
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if p.phase != "init":
+            p.train_time_s += now - self._train_started
+        train_loss = (self._loss_sum / self._loss_batches).item() if self._loss_batches else None
+        test_loss, test_accuracy = self._test()
+        diverged = not all(math.isfinite(v) for v in (train_loss or 0.0, test_loss))
+        target = self.config.target_accuracy
+        if diverged:
+            end_reason = "diverged"
+        elif end_reason is None and target is not None and test_accuracy >= target and (
+            p.phase == "finetune" or p.phase == "pretrain" and self.config.finetune_epochs == 0
+        ):
+            end_reason = "target_accuracy"
+        p.finished = end_reason is not None
+        p.evaluations += 1
+        p.last_eval_at = p.samples_seen
+        p.next_eval_at = p.samples_seen + self.eval_every
+        p.wall_time_s = time.perf_counter() - self._clock
+        record = self._record(train_loss, test_loss, test_accuracy, end_reason, diverged)
+        self._loss_sum.zero_()
+        self._loss_batches = 0
+        self._train_started = time.perf_counter()
+        return record
+
+    def _test(self) -> tuple[float, float]:
+        self.model.eval()
+        loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        x, y = self.data.test_x, self.data.test_y
+        for lo in range(0, len(y), EVAL_BATCH):
+            logits = self.model(x[lo : lo + EVAL_BATCH])
+            loss += nn.functional.cross_entropy(logits, y[lo : lo + EVAL_BATCH], reduction="sum")
+            correct += (logits.argmax(dim=1) == y[lo : lo + EVAL_BATCH]).sum()
+        self.model.train()
+        self.ledger.add_eval(len(y))
+        return loss.item() / len(y), correct.item() / len(y)
+
+    def _record(self, train_loss: float | None, test_loss: float, test_accuracy: float,
+                end_reason: str | None, diverged: bool) -> Record:
+        c, p, size = self.config, self.progress, self.size
+        status = "running" if end_reason is None else ("diverged" if diverged else "finished")
+        values = {
+            **self.labels,
+            "dataset": c.dataset, "model": c.model, "params": self.params,
+            "strategy": c.strategy,
+            "subset_size": size.subset_size if size else None,
+            "subset_fraction": size.subset_fraction if size else None,
+            "overdetermination_ratio": size.overdetermination_ratio if size else None,
+            "pretrain_epochs": self.pretrain_epochs, "lr": c.lr, "batch_size": c.batch_size,
+            "seed": c.seed, "phase": p.phase, "epoch": self._epoch_position(),
+            "step": p.step, "samples_seen": p.samples_seen,
+            "train_flops": self.ledger.train_flops, "eval_flops": self.ledger.eval_flops,
+            "train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_accuracy,
+            "wall_time_s": p.wall_time_s, "status": status,
+            "width": c.width, "finetune_epochs": c.finetune_epochs, "augment": c.augment,
+            "evaluation": p.evaluations - 1, "stop_reason": end_reason,
+            "train_time_s": p.train_time_s, "flops_per_sample": self.ledger.per_train_sample,
+            "macs_forward": self.macs_forward,
+            "selection_flops": self.small.selection_flops if self.small else 0,
+            "device": device_label(self.device), "version": __version__,
+            "config": c.to_json(),
+        }
+        return {column: values[column] for column in RECORD_COLUMNS}
+
+
+def run_trial(config: TrialConfig, on_record: Callable[[Record], None] | None = None,
+              raw: RawData | None = None) -> list[Record]:
+    """Run one trial to its end and return its evaluation records (the result-log rows).
+
+    `on_record(record)` is called as each record is made. `raw` is an already-read dataset (as a
+    Ray node shares it); without it the dataset is read from disk.
+    """
+    return TrialRunner(config, raw=raw).run(on_record)
