@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from trainables import ConfigError, TrialConfig
 
@@ -32,18 +33,101 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
                                 metavar=field.name.split("_")[-1].upper())
 
 
+def _add_ray_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", help="join a running Ray cluster (e.g. auto)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray started here")
+    parser.add_argument("--num-gpus", type=float, help="GPUs of the local Ray started here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sweep", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a sweep (a preset or your own YAML file)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="a named preset (see `sweep presets`); default quick")
+    source.add_argument("--config", help="your own sweep file (YAML)")
+    run.add_argument("--dataset", action="append",
+                     help="dataset(s) to sweep instead of the preset's (repeat, or comma-separate)")
+    run.add_argument("--num-samples", type=int, help="trials per dataset, baselines included")
+    run.add_argument("--storage", default="results", help="folder or URI (s3://...) for sweeps")
+    run.add_argument("--name", help="the sweep's name (default: preset and time)")
+    run.add_argument("--gpus-per-trial", type=float, default=0.0,
+                     help="fraction of a GPU per trial (0.25: four trials share one GPU)")
+    run.add_argument("--cpus-per-trial", type=float, default=1.0)
+    run.add_argument("--data-dir", help="folder of MNIST/CIFAR files (torchvision's layout)")
+    run.add_argument("--seed", type=int, default=0, help="the sampler's seed")
+    run.add_argument("--sampler", choices=["tpe", "nsga2"], help="override the preset's sampler")
+    run.add_argument("--scheduler", choices=["none", "asha"],
+                     help="asha: stop weak trials early (on test accuracy)")
+    run.add_argument("--max-failures", type=int, default=2,
+                     help="retries of a failed trial, each from its last checkpoint")
+    run.add_argument("--max-concurrent-trials", type=int)
+    _add_ray_options(run)
+
+    resume = commands.add_parser("resume", help="continue an interrupted sweep")
+    resume.add_argument("path", help="the sweep's folder: <storage>/<name>")
+    _add_ray_options(resume)
+
+    commands.add_parser("presets", help="list the presets")
+
     trial = commands.add_parser("trial", help="run one trial in-process (no Ray), print its table")
     _add_trial_options(trial)
     return parser
 
 
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
+def _run(args: argparse.Namespace) -> None:
+    import time
+
+    from search_spaces import load_preset, load_spec_file
+    from sweep.launcher import SweepSettings, run_sweep
+
+    spec = load_spec_file(args.config) if args.config else load_preset(args.preset or "quick")
+    fixed = {"data_dir": args.data_dir} if args.data_dir else {}
+    spec = spec.with_overrides(datasets=_split(args.dataset), num_samples=args.num_samples,
+                               sampler=args.sampler, scheduler=args.scheduler, fixed=fixed)
+    source = Path(args.config).stem if args.config else (args.preset or "quick")
+    name = args.name or f"{source}-{time.strftime('%Y%m%d-%H%M%S')}"
+    settings = SweepSettings(name=name, storage=args.storage, seed=args.seed,
+                             cpus_per_trial=args.cpus_per_trial,
+                             gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
+                             max_concurrent_trials=args.max_concurrent_trials)
+    run_sweep(spec, settings, _ray_options(args))
+
+
+def _ray_options(args: argparse.Namespace):
+    from sweep.launcher import RayOptions
+
+    return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+
+
+def _presets() -> None:
+    from search_spaces import load_preset, preset_names
+
+    for name in preset_names():
+        spec = load_preset(name)
+        print(f"{name:9} {spec.description} [{', '.join(spec.datasets)}; "
+              f"{spec.num_samples} trials]")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "trial":
+        if args.command == "run":
+            _run(args)
+        elif args.command == "resume":
+            from sweep.launcher import resume_sweep
+
+            resume_sweep(args.path, _ray_options(args))
+        elif args.command == "presets":
+            _presets()
+        elif args.command == "trial":
             from sweep.trial_command import run_trial_command
 
             names = {f.name for f in dataclasses.fields(TrialConfig)}

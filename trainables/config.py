@@ -96,10 +96,10 @@ class TrialConfig:
         return DEFAULT_PRETRAIN_EPOCHS if self.pretrain_epochs is None else self.pretrain_epochs
 
     def _validate(self) -> None:
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("model", self.model, MODELS)
-        _choice("strategy", self.strategy, STRATEGIES)
-        _choice("device", self.device, DEVICES)
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("model", self.model, MODELS)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("device", self.device, DEVICES)
         _at_least("width", self.width, 1)
         _at_least("finetune_epochs", self.finetune_epochs, 0)
         _at_least("batch_size", self.batch_size, 1)
@@ -136,7 +136,8 @@ class TrialConfig:
             )
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """One line naming the bad value and the allowed ones."""
     if value not in allowed:
         raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
 

@@ -36,7 +36,7 @@ RECORD_COLUMNS = (
     "test_loss", "test_accuracy", "wall_time_s", "status",
     # extras
     "width", "finetune_epochs", "augment", "evaluation", "stop_reason", "train_time_s",
-    "flops_per_sample", "macs_forward", "selection_flops", "device", "version", "config",
+    "flops_per_sample", "macs_forward", "selection_flops", "device", "version", "config_json",
 )
 
 EVAL_BATCH = 1024
@@ -298,7 +298,7 @@ class TrialRunner:
             "macs_forward": self.macs_forward,
             "selection_flops": self.small.selection_flops if self.small else 0,
             "device": device_label(self.device), "version": __version__,
-            "config": c.to_json(),
+            "config_json": c.to_json(),
         }
         return {column: values[column] for column in RECORD_COLUMNS}
 

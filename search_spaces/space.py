@@ -1,0 +1,50 @@
+"""The define-by-run search space: reads like the experiment's description, computes nothing.
+
+    choose a strategy;
+    if it selects a subset, choose how to size it (fraction or Q) and the size;
+    if it pretrains at all, choose the pretraining epochs;
+    choose the nuisance values (width, lr, batch size, ...) that are searched.
+
+Returns the fixed settings as constants; Ray Tune merges them with the suggested values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search_spaces.spec import NUISANCE, SIZE_BY, Domain, Range, SweepSpec
+from trainables.config import SIZED_STRATEGIES
+
+
+def define_space(trial: Any, spec: SweepSpec, dataset: str, sweep: str) -> dict[str, Any]:
+    """Optuna define-by-run function for one dataset's study (bind the last three with partial)."""
+    search = spec.search
+    strategy = trial.suggest_categorical("strategy", list(spec.strategies))
+    if strategy in SIZED_STRATEGIES:
+        size_by = trial.suggest_categorical("size_by", list(search.get("size_by", SIZE_BY)))
+        if size_by == "fraction":
+            _suggest(trial, "subset_fraction", search["subset_fraction"])
+        else:
+            _suggest(trial, "overdetermination_ratio", search["overdetermination_ratio"])
+    if strategy != "none" and "pretrain_epochs" in search:
+        _suggest(trial, "pretrain_epochs", search["pretrain_epochs"])
+    for key in NUISANCE:
+        if key in search:
+            _suggest(trial, key, search[key])
+    return {**spec.fixed, "dataset": dataset, "sweep": sweep}
+
+
+def _suggest(trial: Any, name: str, domain: Domain) -> Any:
+    if isinstance(domain, Range):
+        if domain.integer:
+            return trial.suggest_int(name, int(domain.low), int(domain.high), log=domain.log)
+        return trial.suggest_float(name, domain.low, domain.high, log=domain.log)
+    return trial.suggest_categorical(name, list(domain))
+
+
+def baseline_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The ordinary-training trials every study starts with (Optuna's enqueued trials).
+
+    Nuisance values a baseline does not name are sampled like any trial's.
+    """
+    return [{"strategy": "none", **baseline} for baseline in spec.baselines]

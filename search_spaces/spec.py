@@ -1,0 +1,257 @@
+"""A sweep's specification: which datasets, what is fixed, what is searched, which baselines.
+
+Presets and users' own files are YAML, read with `yaml.safe_load` (no Python objects) and checked
+completely here, before Ray starts: every problem is a one-line `ConfigError`.
+
+    description: one line for `sweep presets`
+    datasets: [digits]
+    num_samples: 12            # trials per dataset, baselines included
+    sampler: tpe               # tpe | nsga2
+    scheduler: none            # none | asha (early stopping on test_accuracy at FLOPs rungs)
+    fixed: {finetune_epochs: 10}          # settings every trial shares
+    search:                               # what is swept; lists are categorical,
+      strategy: [none, random, class_mean]  # {low, high, log} are ranges
+      size_by: [fraction, ratio]
+      subset_fraction: {low: 0.02, high: 0.5, log: true}
+      overdetermination_ratio: {low: 0.25, high: 4, log: true}
+      pretrain_epochs: {low: 1, high: 20}
+      lr: {low: 3.0e-4, high: 3.0e-3, log: true}
+    baselines: [{}]            # ordinary-training trials run first (strategy none)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainables.config import (
+    DATASETS,
+    SIZED_STRATEGIES,
+    STRATEGIES,
+    ConfigError,
+    TrialConfig,
+    check_choice,
+)
+
+# Swept values, by role (the tuning playbook's words): scientific ones are what a study is about,
+# nuisance ones are tuned so that the comparison is fair.
+SCIENTIFIC = ("strategy", "size_by", "subset_fraction", "overdetermination_ratio",
+              "pretrain_epochs")
+NUISANCE = ("width", "lr", "batch_size", "model", "finetune_epochs", "seed", "augment")
+SEARCHABLE = SCIENTIFIC + NUISANCE
+SIZE_BY = ("fraction", "ratio")
+SAMPLERS = ("tpe", "nsga2")
+SCHEDULERS = ("none", "asha")
+INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "seed"}
+# Trial settings that belong to the sweep, not to a preset's fixed values.
+SWEEP_OWNED = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
+TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "fixed", "search",
+             "baselines"}
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+Domain = Range | tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    description: str
+    datasets: tuple[str, ...]
+    num_samples: int
+    sampler: str = "tpe"
+    scheduler: str = "none"
+    fixed: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Domain] = field(default_factory=dict)
+    baselines: tuple[dict[str, Any], ...] = ({},)
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        return tuple(self.search.get("strategy", ("none",)))  # type: ignore[arg-type]
+
+    def with_overrides(self, **overrides: Any) -> SweepSpec:
+        """A copy with command-line overrides (datasets, num_samples, fixed values), re-checked."""
+        changed = {k: v for k, v in overrides.items() if v is not None}
+        fixed = {**self.fixed, **changed.pop("fixed", {})}
+        spec = dataclasses.replace(self, fixed=fixed, **changed)
+        spec.validate()
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        search = {k: ({"low": v.low, "high": v.high, "log": v.log} if isinstance(v, Range)
+                      else list(v)) for k, v in self.search.items()}
+        return {"description": self.description, "datasets": list(self.datasets),
+                "num_samples": self.num_samples, "sampler": self.sampler,
+                "scheduler": self.scheduler, "fixed": dict(self.fixed), "search": search,
+                "baselines": [dict(b) for b in self.baselines]}
+
+    def validate(self) -> None:
+        if not self.datasets:
+            raise ConfigError("datasets: give at least one")
+        for dataset in self.datasets:
+            check_choice("dataset", dataset, DATASETS)
+        if not isinstance(self.num_samples, int) or self.num_samples < 1:
+            raise ConfigError(f"num_samples must be a whole number >= 1, got {self.num_samples!r}")
+        if self.num_samples < len(self.baselines):
+            raise ConfigError(f"num_samples ({self.num_samples}) is less than the number of "
+                              f"baselines ({len(self.baselines)})")
+        check_choice("sampler", self.sampler, SAMPLERS)
+        check_choice("scheduler", self.scheduler, SCHEDULERS)
+        for key in self.fixed:
+            if key in SWEEP_OWNED:
+                raise ConfigError(f"fixed: {key!r} is set by the sweep, not fixed")
+            if key in self.search:
+                raise ConfigError(f"{key!r} is both fixed and searched")
+        for dataset in self.datasets:
+            for settings in self._corners(dataset):
+                TrialConfig.from_dict(settings)  # raises ConfigError naming the bad value
+
+    def _corners(self, dataset: str):
+        """Trial settings at the edges of the space: each one must be a valid trial."""
+        base = {**self.fixed, "dataset": dataset}
+        nuisance = [(k, d) for k, d in self.search.items() if k in NUISANCE]
+        for key, domain in nuisance:
+            for value in _edges(domain):
+                yield {**base, key: value}
+        for strategy in self.strategies:
+            settings = {**base, "strategy": strategy}
+            if strategy in SIZED_STRATEGIES:
+                by = self.search.get("size_by", SIZE_BY)
+                if "fraction" in by:
+                    for value in _edges(self.search["subset_fraction"]):
+                        yield {**settings, "subset_fraction": value}
+                if "ratio" in by:
+                    for value in _edges(self.search["overdetermination_ratio"]):
+                        yield {**settings, "overdetermination_ratio": value}
+            elif strategy != "none" and "pretrain_epochs" in self.search:
+                for value in _edges(self.search["pretrain_epochs"]):
+                    yield {**settings, "pretrain_epochs": value}
+            else:
+                yield settings
+        for baseline in self.baselines:
+            yield {**base, "strategy": "none", **baseline}
+
+
+def _edges(domain: Domain) -> list[Any]:
+    return [domain.low, domain.high] if isinstance(domain, Range) else list(domain)
+
+
+def parse_spec(data: Any, source: str) -> SweepSpec:
+    """Check a loaded YAML document and build the spec; errors name `source` and the key."""
+    try:
+        return _parse(data)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _parse(data: Any) -> SweepSpec:
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings at the top level")
+    unknown = set(data) - TOP_LEVEL
+    if unknown:
+        check_choice("key", sorted(unknown)[0], tuple(sorted(TOP_LEVEL)))
+    datasets = data.get("datasets", ["digits"])
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+        raise ConfigError("datasets must be a list of names")
+    fixed = data.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise ConfigError("fixed must be a mapping of trial settings")
+    search_raw = data.get("search") or {}
+    if not isinstance(search_raw, dict):
+        raise ConfigError("search must be a mapping of setting: list or {low, high}")
+    search = {key: _domain(key, value) for key, value in search_raw.items()}
+    _check_search(search)
+    baselines = data.get("baselines", [{}])
+    if not isinstance(baselines, list) or not all(isinstance(b, dict) for b in baselines):
+        raise ConfigError("baselines must be a list of mappings")
+    for b in baselines:
+        if b.get("strategy", "none") != "none":
+            raise ConfigError("baselines are ordinary training: strategy must be none")
+        for key in b:
+            if key != "strategy" and (key not in NUISANCE or key not in search):
+                # Optuna pins only values the space suggests; fixed ones apply to baselines too.
+                raise ConfigError(f"baselines: {key!r} is not a searched nuisance setting")
+    spec = SweepSpec(
+        description=str(data.get("description", "")),
+        datasets=tuple(datasets),
+        num_samples=data.get("num_samples", 10),
+        sampler=data.get("sampler", "tpe"),
+        scheduler=str(data.get("scheduler", "none")).lower(),
+        fixed=fixed,
+        search=search,
+        baselines=tuple({k: v for k, v in b.items() if k != "strategy"} for b in baselines),
+    )
+    spec.validate()
+    return spec
+
+
+def _domain(key: str, value: Any) -> Domain:
+    check_choice("searched setting", key, SEARCHABLE)
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"search.{key}: empty list")
+        return tuple(value)
+    if isinstance(value, dict):
+        if set(value) - {"low", "high", "log"} or not {"low", "high"} <= set(value):
+            raise ConfigError(f"search.{key}: a range is {{low, high, log}}")
+        low, high, log = value["low"], value["high"], value.get("log", False)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+        if not numbers:
+            raise ConfigError(f"search.{key}: low and high must be numbers")
+        if low > high:
+            raise ConfigError(f"search.{key}: low ({low}) is above high ({high})")
+        if not isinstance(log, bool):
+            raise ConfigError(f"search.{key}: log must be true or false")
+        if log and low <= 0:
+            raise ConfigError(f"search.{key}: a log range needs low > 0")
+        integer = key in INT_SETTINGS
+        if integer and not (float(low).is_integer() and float(high).is_integer()):
+            raise ConfigError(f"search.{key}: low and high must be whole numbers")
+        return Range(float(low), float(high), log, integer)
+    raise ConfigError(f"search.{key}: expected a list of choices or {{low, high}}")
+
+
+def _check_search(search: dict[str, Domain]) -> None:
+    strategies = search.get("strategy", ("none",))
+    if isinstance(strategies, Range):
+        raise ConfigError("search.strategy must be a list")
+    for strategy in strategies:
+        check_choice("strategy", strategy, STRATEGIES)
+    by = search.get("size_by", SIZE_BY)
+    if isinstance(by, Range) or not set(by) <= set(SIZE_BY):
+        raise ConfigError("search.size_by must be a list of fraction, ratio")
+    if any(s in SIZED_STRATEGIES for s in strategies):
+        for needed, name in (("fraction", "subset_fraction"), ("ratio", "overdetermination_ratio")):
+            if needed in by and name not in search:
+                raise ConfigError(f"search: sizing by {needed} needs a range for {name}")
+    for name in ("subset_fraction", "overdetermination_ratio"):
+        if name in search and not isinstance(search[name], Range):
+            raise ConfigError(f"search.{name} must be a range {{low, high}}")
+
+
+def load_spec_file(path: str | Path) -> SweepSpec:
+    """A user's own sweep file (safe YAML)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{line} ({getattr(e, 'problem', e)})") from None
+    return parse_spec(data, str(path))

@@ -1,0 +1,51 @@
+import optuna
+import pytest
+
+from search_spaces import define_space, load_preset, parse_spec, preset_names
+from trainables import TrialConfig
+from trainables.tune_adapter import SWEEP_KEYS
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_presets_round_trip_through_their_dict(name):
+    spec = load_preset(name)
+    assert parse_spec(spec.to_dict(), "saved") == spec
+    assert "none" in spec.strategies  # every preset carries ordinary-training baselines
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_sampled_configuration_is_a_valid_trial(name):
+    spec = load_preset(name)
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(60):
+        trial = study.ask()
+        constants = define_space(trial, spec, spec.datasets[0], "s")
+        settings = {**trial.params, **constants}
+        config = TrialConfig.from_dict({k: v for k, v in settings.items() if k not in SWEEP_KEYS})
+        seen.add(config.strategy)
+        if config.strategy in ("random", "stratified", "kmeans"):
+            # exactly one size, and the one the trial chose to size by
+            by = trial.params["size_by"]
+            assert (config.subset_fraction is not None) == (by == "fraction")
+            assert (config.overdetermination_ratio is not None) == (by == "ratio")
+        else:
+            assert "size_by" not in trial.params
+        if config.strategy == "none":
+            assert "pretrain_epochs" not in trial.params
+        study.tell(trial, [0.5, 1.0])
+    assert seen == set(spec.strategies)
+
+
+def test_space_is_conditional_on_strategy():
+    spec = parse_spec({"search": {"strategy": ["class_mean"], "pretrain_epochs":
+                                  {"low": 1, "high": 5}, "lr": {"low": 1e-4, "high": 1e-2,
+                                                                "log": True}},
+                       "fixed": {"width": 4}}, "test")
+    trial = optuna.create_study().ask()
+    constants = define_space(trial, spec, "digits", "s")
+    assert set(trial.params) == {"strategy", "pretrain_epochs", "lr"}
+    assert 1 <= trial.params["pretrain_epochs"] <= 5
+    assert isinstance(trial.params["pretrain_epochs"], int)
+    assert constants == {"width": 4, "dataset": "digits", "sweep": "s"}

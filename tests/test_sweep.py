@@ -1,0 +1,228 @@
+"""Sweeps on a real local Ray (started by `sweep run` itself), with real Parquet logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from cli import run_sweep, sweep_command
+
+from trainables import TrialConfig, run_trial
+
+pytestmark = pytest.mark.slow
+
+CONTRACT_COLUMNS = (
+    "sweep, trial_id, dataset, model, params, strategy, subset_size, subset_fraction, "
+    "overdetermination_ratio, pretrain_epochs, lr, batch_size, seed, phase, epoch, step, "
+    "samples_seen, train_flops, eval_flops, train_loss, test_loss, test_accuracy, wall_time_s, "
+    "status, node, device"
+).split(", ")
+TIMING = ["wall_time_s", "train_time_s"]
+
+
+def write_spec(path: Path, **spec) -> Path:
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def assert_log_complete(df: pd.DataFrame, trials: int) -> None:
+    """Each trial: evaluations 0..n-1 once each, in order, ending with a finished row."""
+    assert df["trial_id"].nunique() == trials
+    assert not df.duplicated(["trial_id", "evaluation"]).any()
+    for trial_id, rows in df.groupby("trial_id"):
+        rows = rows.sort_values("evaluation")
+        assert rows["evaluation"].tolist() == list(range(len(rows))), trial_id
+        assert rows["status"].iloc[-1] in ("finished", "diverged"), trial_id
+        assert (rows["status"].iloc[:-1] == "running").all(), trial_id
+        assert rows["samples_seen"].is_monotonic_increasing, trial_id
+
+
+# What a trial's records must repeat exactly when it is run again from its logged config. Losses
+# and accuracies are not compared: PyTorch's CPU kernels are not bitwise reproducible across
+# processes (they drift by ~1e-6 within a few hundred steps), only within one.
+BOOKKEEPING = ["evaluation", "phase", "step", "samples_seen", "train_flops", "eval_flops",
+               "subset_size"]
+
+
+def assert_rows_match_replay(rows: pd.DataFrame) -> None:
+    """The trial's logged rows are exactly the records it makes when run alone, in-process."""
+    alone = pd.DataFrame(run_trial(TrialConfig.from_dict(json.loads(rows["config_json"].iloc[0]))))
+    logged = rows.sort_values("evaluation")[BOOKKEEPING].reset_index(drop=True)
+    pd.testing.assert_frame_equal(logged.fillna(-1), alone[BOOKKEEPING].fillna(-1),
+                                  check_dtype=False)  # a baseline has no subset_size
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> Path:
+    storage = tmp_path_factory.mktemp("sweeps")
+    result = run_sweep("run", "--preset", "quick", "--num-samples", "6", "--num-cpus", "2",
+                       "--storage", str(storage), "--name", "quick", "--seed", "3")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return storage / "quick"
+
+
+def test_quick_sweep_logs_every_evaluation_of_every_trial(quick):
+    df = pd.read_parquet(quick / "results")
+    assert set(CONTRACT_COLUMNS) <= set(df.columns)
+    assert_log_complete(df, trials=6)
+    assert (df["sweep"] == "quick").all() and (df["device"] == "cpu").all()
+    assert "none" in set(df["strategy"])  # the baseline is in the log
+    # Every evaluation Tune received for a trial is in the log, and nothing else.
+    for result_file in (quick / "tune" / "digits").glob("*/result.json"):
+        reported = [json.loads(line) for line in result_file.read_text().splitlines()]
+        trial_id = reported[0]["trial_id"]
+        logged = df[df["trial_id"] == trial_id].sort_values("evaluation")
+        assert logged["test_accuracy"].tolist() == [r["test_accuracy"] for r in reported]
+
+
+def test_quick_sweep_rows_match_the_trials_run_alone(quick):
+    df = pd.read_parquet(quick / "results")
+    for _, rows in list(df.groupby("trial_id"))[:3]:
+        assert_rows_match_replay(rows)
+
+
+def test_quick_sweep_study_reloads_in_optuna(quick):
+    study = optuna.load_study(study_name="quick-digits", storage=f"sqlite:///{quick}/optuna.db")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    df = pd.read_parquet(quick / "results")
+    finals = df.sort_values("evaluation").groupby("trial_id").last()
+    assert sorted(t.values[0] for t in complete) == sorted(finals["test_accuracy"])
+    assert sorted(t.values[1] for t in complete) == sorted(finals["train_flops"])
+    assert complete[0].params["strategy"] == "none"  # the enqueued baseline came first
+    assert study.best_trials  # a Pareto front exists
+
+
+def test_finished_sweep_resumes_as_a_no_op(quick):
+    before = {p: p.stat().st_mtime for p in (quick / "results").iterdir()}
+    result = run_sweep("resume", str(quick))
+    assert result.returncode == 0, result.stderr
+    assert "complete; nothing to resume" in result.stdout
+    assert {p: p.stat().st_mtime for p in (quick / "results").iterdir()} == before
+
+
+def test_fractional_gpus_run_four_trials_at_once(tmp_path):
+    spec = write_spec(tmp_path / "pack.yaml", datasets=["digits"], num_samples=4,
+                      fixed={"width": 16, "finetune_epochs": 60},  # outlasts start-up
+                      search={"strategy": ["none"], "seed": [0, 1, 2, 3]},
+                      baselines=[{"seed": 0}, {"seed": 1}, {"seed": 2}, {"seed": 3}])
+    result = run_sweep("run", "--config", str(spec), "--num-cpus", "2", "--num-gpus", "1",
+                       "--gpus-per-trial", "0.25", "--cpus-per-trial", "0.5",
+                       "--storage", str(tmp_path), "--name", "pack")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = pd.read_parquet(tmp_path / "pack" / "results")
+    assert_log_complete(df, trials=4)
+    spans = df.groupby("trial_id")["unix_time"].agg(["min", "max"])
+    # All four were running at one moment: the last to start began before the first ended.
+    assert spans["min"].max() < spans["max"].min()
+    assert sorted(df.groupby("trial_id")["seed"].first()) == [0, 1, 2, 3]
+
+
+def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path):
+    spec = write_spec(tmp_path / "long.yaml", datasets=["digits"], num_samples=6,
+                      fixed={"width": 8, "finetune_epochs": 15},
+                      search={"strategy": ["none", "random"], "size_by": ["fraction"],
+                              "subset_fraction": {"low": 0.1, "high": 0.5},
+                              "pretrain_epochs": {"low": 5, "high": 10}, "seed": [0, 1, 2]},
+                      baselines=[{"seed": 0}])
+    folder = tmp_path / "long"
+    driver = subprocess.Popen(
+        [*sweep_command(), "run", "--config", str(spec), "--num-cpus", "2",
+         "--max-concurrent-trials", "2", "--storage", str(tmp_path), "--name", "long"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list((folder / "results").glob("*.parquet"))) < 3:
+        time.sleep(0.5)
+    assert driver.poll() is None, "the sweep ended before it could be interrupted"
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-sweep
+    driver.wait()
+    interrupted = pd.read_parquet(folder / "results")
+    assert 0 < interrupted["trial_id"].nunique() < 6 or (interrupted["status"] == "running").any()
+
+    result = run_sweep("resume", str(folder), "--num-cpus", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = pd.read_parquet(folder / "results")
+    assert_log_complete(df, trials=6)
+    for _, rows in df.groupby("trial_id"):
+        assert_rows_match_replay(rows)
+    study = optuna.load_study(study_name="long-digits", storage=f"sqlite:///{folder}/optuna.db")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--num-samples", "0"], "num_samples must be a whole number >= 1"),
+        (["--gpus-per-trial", "-1"], "--gpus-per-trial must be >= 0"),
+        (["--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
+        (["--gpus-per-trial", "1.5"], "whole number of GPUs"),
+        (["--name", "../escape"], "--name '../escape'"),
+        (["--dataset", "mnist", "--data-dir", "/nonexistent"], "mnist: files not found"),
+        (["--config", "/nonexistent.yaml"], "cannot read"),
+    ],
+)
+def test_bad_run_input_exits_2_and_writes_nothing(tmp_path, args, message):
+    storage = tmp_path / "store"
+    name = [] if "--name" in args else ["--name", "x"]
+    result = run_sweep("run", *args, "--storage", str(storage), *name)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not storage.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("datasets: [digits\n", "not valid YAML at line"),
+        ("!!python/object/apply:os.system ['echo hacked']\n", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("datasets: [digits]\nnum_sample: 3\n", "unknown key 'num_sample'"),
+        ("search: {strategy: [random], subset_fraction: {low: 0.5, high: 0.1}}\n",
+         "low (0.5) is above high (0.1)"),
+        ("search: {strategy: [random], size_by: [fraction],\n"
+         "         subset_fraction: {low: 0.1, high: 2}}\n",
+         "subset_fraction must be in (0, 1]"),
+        ("search: {strategy: [random], size_by: [ratio]}\n", "needs a range for overdetermination"),
+        ("fixed: {lr: fast}\n", "lr must be a number"),
+        ("fixed: {dataset: mnist}\n", "'dataset' is set by the sweep"),
+        ("num_samples: 1\nbaselines: [{}, {}]\n", "less than the number of baselines"),
+        ("baselines: [{strategy: random}]\n", "strategy must be none"),
+        ("search: {strategy: [none]}\nbaselines: [{lr: 0.1}]\n", "not a searched nuisance"),
+        ("sampler: grid\n", "unknown sampler 'grid'"),
+    ],
+)
+def test_bad_config_file_exits_2(tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    result = run_sweep("run", "--config", str(config), "--storage", str(tmp_path / "store"))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert str(config) in result.stderr and not (tmp_path / "store").exists()
+
+
+def test_existing_sweep_name_and_non_sweep_folders_exit_2(tmp_path):
+    (tmp_path / "taken").mkdir()
+    result = run_sweep("run", "--storage", str(tmp_path), "--name", "taken")
+    assert result.returncode == 2 and "already exists" in result.stderr
+    result = run_sweep("resume", str(tmp_path / "taken"))
+    assert result.returncode == 2 and "not a sweep folder" in result.stderr
+    assert list((tmp_path / "taken").iterdir()) == []
+
+
+def test_presets_are_listed_one_line_each():
+    result = run_sweep("presets")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == ["blog", "frontier", "paper", "quick"]
