@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", action="append",
                      help="dataset(s) to sweep instead of the preset's (repeat, or comma-separate)")
     run.add_argument("--num-samples", type=int, help="trials per dataset, baselines included")
-    run.add_argument("--storage", default="results", help="folder or URI (s3://...) for sweeps")
+    run.add_argument("--storage", default=os.environ.get("SWEEP_STORAGE", "results"),
+                     help="folder or URI (s3://...) for sweeps (default: $SWEEP_STORAGE, "
+                          "else ./results)")
     run.add_argument("--name", help="the sweep's name (default: preset and time)")
     run.add_argument("--gpus-per-trial", type=float, default=0.0,
                      help="fraction of a GPU per trial (0.25: four trials share one GPU)")
@@ -70,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray_options(resume)
 
     commands.add_parser("presets", help="list the presets")
+
+    analyze = commands.add_parser("analyze", help="frontiers, savings, figures and a report")
+    analyze.add_argument("paths", nargs="+", help="sweep folders, results/ folders or files")
+    analyze.add_argument("--out", help="where to write (default: <first sweep>/analysis)")
+    analyze.add_argument("--tolerance", type=float, default=0.005,
+                         help="'reaches the baseline's accuracy' within this (default 0.005)")
 
     trial = commands.add_parser("trial", help="run one trial in-process (no Ray), print its table")
     _add_trial_options(trial)
@@ -107,6 +116,17 @@ def _ray_options(args: argparse.Namespace):
     return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
 
 
+def _analyze(args: argparse.Namespace) -> None:
+    from analysis.report import analyze
+    from sweep import storage
+
+    if not 0 <= args.tolerance < 1:
+        raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance}")
+    first = args.paths[0]
+    default = storage.join(first, "analysis") if not storage.is_uri(first) else "analysis"
+    print(analyze(args.paths, args.out or default, args.tolerance))
+
+
 def _presets() -> None:
     from search_spaces import load_preset, preset_names
 
@@ -127,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume_sweep(args.path, _ray_options(args))
         elif args.command == "presets":
             _presets()
+        elif args.command == "analyze":
+            _analyze(args)
         elif args.command == "trial":
             from sweep.trial_command import run_trial_command
 

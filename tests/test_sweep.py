@@ -226,3 +226,37 @@ def test_presets_are_listed_one_line_each():
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert names == ["blog", "frontier", "paper", "quick"]
+
+
+def test_analyze_a_real_sweep_writes_every_file(quick, tmp_path):
+    out = tmp_path / "analysis"
+    result = run_sweep("analyze", str(quick), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    expected = {"frontier.parquet", "frontier.csv", "savings.csv", "report.md",
+                "frontier_digits.png", "q_digits.png", "savings_digits.png"}
+    assert expected <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    frontier = pd.read_parquet(out / "frontier.parquet")
+    finals = pd.read_parquet(quick / "results").sort_values("evaluation").groupby(
+        "trial_id").tail(1)
+    # the frontier's rows are final rows no other final row dominates
+    for _, row in frontier.iterrows():
+        better = finals[(finals["train_flops"] <= row["train_flops"])
+                        & (finals["test_accuracy"] >= row["test_accuracy"])
+                        & ((finals["train_flops"] < row["train_flops"])
+                           | (finals["test_accuracy"] > row["test_accuracy"]))]
+        assert better.empty
+    report = (out / "report.md").read_text()
+    assert "## digits" in report and "![frontier_digits](frontier_digits.png)" in report
+    assert (out / "frontier_digits.png").read_bytes()[:4] == b"\x89PNG"
+    assert result.stdout.splitlines()[1].split()[:2] == ["digits", "6"]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "no such file or folder"),
+    (lambda p: p, "no results in"),
+])
+def test_analyze_bad_input_exits_2(tmp_path, make, message):
+    result = run_sweep("analyze", str(make(tmp_path)), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

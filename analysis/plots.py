@@ -1,0 +1,94 @@
+"""Figures (matplotlib PNG): frontier, accuracy after pretraining versus Q, savings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.pareto import final_rows, pareto_front  # noqa: E402
+
+COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
+          "class_mean": "tab:red", "kmeans": "tab:purple"}
+
+
+def _step(ax, front: pd.DataFrame, **style) -> None:
+    if not front.empty:
+        ax.step(front["train_flops"].clip(lower=1), front["test_accuracy"], where="post", **style)
+
+
+def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
+    """Accuracy vs training FLOPs (log): trials' curves faint, final points by strategy, and the
+    frontiers of pretraining and of ordinary training."""
+    data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0)]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for _, rows in data.groupby("trial_id"):
+        ax.plot(rows["train_flops"], rows["test_accuracy"], color="0.6", alpha=0.25, lw=0.8)
+    finals = final_rows(data)
+    for strategy, rows in finals.groupby("strategy"):
+        ax.scatter(rows["train_flops"], rows["test_accuracy"], s=28, zorder=3,
+                   color=COLORS.get(strategy, "gray"), label=f"{strategy} (final)")
+    _step(ax, pareto_front(data[data["strategy"] != "none"], by=None, points="all"),
+          color="tab:orange", lw=2.2, label="frontier: pretraining")
+    _step(ax, pareto_front(data[data["strategy"] == "none"], by=None, points="all"),
+          color="black", lw=1.6, ls="--", label="frontier: ordinary training")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs (log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{dataset}: accuracy vs training compute ({data['trial_id'].nunique()} trials)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
+    """Test accuracy at the end of pretraining versus the small set's overdetermination ratio Q."""
+    data = df[(df["dataset"] == dataset) & (df["phase"] == "pretrain")]
+    ends = data.sort_values("evaluation").groupby("trial_id").tail(1)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for strategy, rows in ends.groupby("strategy"):
+        ax.scatter(rows["overdetermination_ratio"], rows["test_accuracy"], s=30,
+                   color=COLORS.get(strategy, "gray"), label=strategy)
+    baseline = df[(df["dataset"] == dataset) & (df["strategy"] == "none")]
+    if not baseline.empty:
+        ax.axhline(baseline["test_accuracy"].max(), color="black", ls="--", lw=1,
+                   label="ordinary training, best")
+    ax.axvline(1.0, color="0.5", ls=":", lw=1, label="Q = 1")
+    ax.set_xscale("log")
+    ax.set_xlabel("overdetermination ratio Q = K·M/P of the small set (log)")
+    ax.set_ylabel("test accuracy after pretraining")
+    ax.set_title(f"{dataset}: how large must Q be?")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
+    """Savings factor (baseline FLOPs / pretraining FLOPs) versus target accuracy."""
+    data = savings[savings["dataset"] == dataset]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    reached = data[np.isfinite(data["pretrain_flops"])]
+    ax.plot(reached["target_accuracy"], reached["savings"], marker="o", color="tab:orange")
+    ax.axhline(1.0, color="black", lw=1, ls="--", label="no saving")
+    ax.axhline(10.0, color="0.5", lw=1, ls=":", label="the paper's claim: 10x")
+    ax.set_yscale("log")
+    ax.set_xlabel("target test accuracy")
+    ax.set_ylabel("FLOPs of ordinary training / FLOPs with pretraining")
+    ax.set_title(f"{dataset}: compute saved by pretraining, by target")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

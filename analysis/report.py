@@ -1,0 +1,120 @@
+"""`sweep analyze`: frontier table, savings, figures and a report.md from one or several sweeps."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import load_results
+from analysis.pareto import final_rows, hypervolume, pareto_front
+from analysis.plots import frontier_figure, q_figure, savings_figure
+from analysis.savings import DEFAULT_TOLERANCE, describe, headlines, savings_table
+from sweep.errors import UserError
+
+FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
+                    "overdetermination_ratio", "pretrain_epochs", "model", "width", "params", "lr",
+                    "batch_size", "seed", "augment", "train_flops", "test_accuracy", "status"]
+
+
+def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: hypervolume of pretraining's and of ordinary training's frontier (every
+    evaluation a candidate) in (log10 training FLOPs, accuracy), against the reference point
+    (log10 of the dataset's largest training FLOPs, accuracy 0)."""
+    rows = []
+    for dataset, group in df[df["train_flops"] > 0].groupby("dataset", sort=True):
+        x_ref = math.log10(group["train_flops"].max())
+        row = {"dataset": dataset, "reference_log10_flops": x_ref, "reference_accuracy": 0.0}
+        for label, part in (("pretraining", group[group["strategy"] != "none"]),
+                            ("ordinary", group[group["strategy"] == "none"])):
+            row[f"hypervolume_{label}"] = hypervolume(
+                np.log10(part["train_flops"].to_numpy(dtype=float)),
+                part["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE) -> str:
+    """Write frontier.parquet/.csv, savings.csv, figures and report.md to `out`; return a summary."""
+    df = load_results(paths)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create ({e.strerror})") from None
+    frontier = pareto_front(df, points="final")[FRONTIER_COLUMNS]
+    _atomic(out / "frontier.parquet", lambda p: frontier.to_parquet(p, index=False))
+    _atomic(out / "frontier.csv", lambda p: frontier.to_csv(p, index=False))
+    savings = savings_table(df)
+    _atomic(out / "savings.csv", lambda p: savings.to_csv(p, index=False))
+    volumes = frontier_hypervolumes(df)
+    found = headlines(df, tolerance)
+    figures = {}
+    for dataset in sorted(df["dataset"].unique()):
+        figures[dataset] = [frontier_figure(df, dataset, out / f"frontier_{dataset}.png")]
+        if (df[df["dataset"] == dataset]["phase"] == "pretrain").any():
+            figures[dataset].append(q_figure(df, dataset, out / f"q_{dataset}.png"))
+        if (savings["dataset"] == dataset).any():
+            figures[dataset].append(savings_figure(savings, dataset, out / f"savings_{dataset}.png"))
+    report = _report(df, frontier, volumes, found, figures, paths, tolerance)
+    _atomic(out / "report.md", lambda p: Path(p).write_text(report))
+    return _summary(df, found, out, tolerance)
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
+    finals = final_rows(df)
+    lines = [f"{'dataset':14} {'trials':>6} {'baseline best':>13} {'pretrain best':>13}  headline"]
+    by_dataset = {h.dataset: h for h in found}
+    for dataset, rows in finals.groupby("dataset", sort=True):
+        base = rows[rows["strategy"] == "none"]["test_accuracy"]
+        pre = rows[rows["strategy"] != "none"]["test_accuracy"]
+        headline = by_dataset.get(dataset)
+        saving = "-" if headline is None else (
+            "not reached" if not np.isfinite(headline.pretrain_flops)
+            else f"{headline.savings:.2f}x fewer FLOPs at baseline accuracy -{tolerance * 100:.1f}pp")
+        lines.append(f"{dataset:14} {len(rows):>6} {_pct(base):>13} {_pct(pre):>13}  {saving}")
+    lines.append(f"wrote {out}/report.md, frontier.parquet/.csv, savings.csv and figures")
+    return "\n".join(lines)
+
+
+def _pct(values: pd.Series) -> str:
+    return "-" if values.empty else f"{values.max():.2%}"
+
+
+def _report(df, frontier, volumes, found, figures, paths, tolerance) -> str:
+    finals = final_rows(df)
+    lines = ["# Sweep report", "", f"Results: {', '.join(paths)}; {len(df)} evaluations of "
+             f"{len(finals)} trials. Compute = training FLOPs (forward + backward, "
+             "FlopCounterMode) plus small-set selection FLOPs.", ""]
+    for dataset in sorted(df["dataset"].unique()):
+        lines += [f"## {dataset}", ""]
+        for h in found:
+            if h.dataset == dataset:
+                lines += [f"**{h.sentence(tolerance)}.**", ""]
+        v = volumes[volumes["dataset"] == dataset]
+        if not v.empty:
+            v = v.iloc[0]
+            lines += [f"Hypervolume in (log10 training FLOPs, accuracy), reference point "
+                      f"({v['reference_log10_flops']:.2f}, 0): pretraining "
+                      f"{v['hypervolume_pretraining']:.3f}, ordinary training "
+                      f"{v['hypervolume_ordinary']:.3f} (larger is better).", ""]
+        lines += ["Frontier configurations (each trial's final evaluation; less FLOPs, more "
+                  "accuracy):", "", "| configuration | lr | batch | width | test accuracy | "
+                  "training GFLOPs | trial |", "|---|---|---|---|---|---|---|"]
+        for _, r in frontier[frontier["dataset"] == dataset].iterrows():
+            lines.append(f"| {describe(r.to_dict())} | {r['lr']:g} | {r['batch_size']} | "
+                         f"{r['width']} | {r['test_accuracy']:.4f} | "
+                         f"{r['train_flops'] / 1e9:.3f} | {r['trial_id']} |")
+        lines.append("")
+        lines += [f"![{p.stem}]({p.name})" for p in figures.get(dataset, [])]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""How much compute pretraining saves: FLOPs to reach an accuracy, against ordinary training.
+
+Compute of a trial at an evaluation is its training FLOPs plus the FLOPs spent building its small
+set (k-means; zero for index selections and negligible for class means), so a selection method
+cannot hide its own cost. FLOPs to reach accuracy a: linear interpolation between the two
+evaluations where the trial's accuracy first crosses a (FLOPs spent before the first evaluation
+at or above a are counted; evaluations are finer than an epoch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_TOLERANCE = 0.005  # "reaches the baseline's accuracy" = within half a percentage point
+
+
+def compute(rows: pd.DataFrame) -> pd.Series:
+    return rows["train_flops"] + rows["selection_flops"].fillna(0)
+
+
+def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> float:
+    """FLOPs at which a trial's accuracy curve first reaches `target` (inf if it never does)."""
+    above = np.flatnonzero(accuracy >= target)
+    if len(above) == 0:
+        return float("inf")
+    i = above[0]
+    if i == 0:
+        return float(flops[0])
+    x0, x1, a0, a1 = flops[i - 1], flops[i], accuracy[i - 1], accuracy[i]
+    return float(x0 + (target - a0) / (a1 - a0) * (x1 - x0))
+
+
+def _best_to_reach(df: pd.DataFrame, target: float) -> tuple[float, Any]:
+    """Least compute any trial in `df` needs to reach `target`, and that trial's id."""
+    best, best_trial = float("inf"), None
+    for trial, rows in df.groupby("trial_id", sort=True):
+        rows = rows.sort_values("evaluation")
+        needed = flops_to_reach(compute(rows).to_numpy(dtype=float),
+                                rows["test_accuracy"].to_numpy(dtype=float), target)
+        if needed < best:
+            best, best_trial = needed, trial
+    return best, best_trial
+
+
+def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
+    """Per dataset, over accuracies from half the baseline's best up to its best: the FLOPs of the
+    best ordinary-training run and of the best pretraining run to reach each, and their ratio."""
+    rows = []
+    for dataset, group in df.groupby("dataset", sort=True):
+        baseline, pretrained = group[group["strategy"] == "none"], group[group["strategy"] != "none"]
+        if baseline.empty:
+            continue
+        best = baseline["test_accuracy"].max()
+        for target in np.linspace(best / 2, best, points):
+            base_flops, base_trial = _best_to_reach(baseline, target)
+            pre_flops, pre_trial = _best_to_reach(pretrained, target)
+            rows.append({"dataset": dataset, "target_accuracy": target,
+                         "baseline_flops": base_flops, "baseline_trial": base_trial,
+                         "pretrain_flops": pre_flops, "pretrain_trial": pre_trial,
+                         "savings": base_flops / pre_flops if np.isfinite(pre_flops) else 0.0})
+    return pd.DataFrame(rows, columns=["dataset", "target_accuracy", "baseline_flops",
+                                       "baseline_trial", "pretrain_flops", "pretrain_trial",
+                                       "savings"])
+
+
+@dataclass
+class Headline:
+    dataset: str
+    baseline_accuracy: float  # ordinary training's best
+    target_accuracy: float  # best - tolerance
+    baseline_flops: float  # least compute ordinary training needs for the target
+    pretrain_flops: float  # least compute any pretraining configuration needs (inf: none does)
+    savings: float  # baseline_flops / pretrain_flops
+    config: dict[str, Any]  # the pretraining trial that does it
+
+    def sentence(self, tolerance: float = DEFAULT_TOLERANCE) -> str:
+        reach = (f"ordinary training's best accuracy {self.baseline_accuracy:.2%} "
+                 f"(within {tolerance * 100:.1f} pp)")
+        if not np.isfinite(self.pretrain_flops):
+            return f"{self.dataset}: no pretraining configuration reaches {reach}"
+        c = self.config
+        how = describe(c)
+        if self.savings >= 1:
+            return (f"{self.dataset}: {how} reaches {reach} with {self.savings:.2f}x fewer FLOPs "
+                    f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")
+        return (f"{self.dataset}: the best pretraining configuration ({how}) needs "
+                f"{1 / self.savings:.2f}x more FLOPs than ordinary training to reach {reach} "
+                f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")
+
+
+def describe(config: dict[str, Any]) -> str:
+    """A configuration in the paper's words."""
+    strategy = config["strategy"]
+    if strategy == "none":
+        return "ordinary training"
+    size = ("one average image per class" if strategy == "class_mean" else
+            f"K={int(config['subset_size'])} ({config['subset_fraction']:.1%}, "
+            f"Q={config['overdetermination_ratio']:.3g})")
+    return f"{strategy} pretraining on {size} for {int(config['pretrain_epochs'])} epochs"
+
+
+def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
+    out = []
+    for dataset, group in df.groupby("dataset", sort=True):
+        baseline, pretrained = group[group["strategy"] == "none"], group[group["strategy"] != "none"]
+        if baseline.empty or pretrained.empty:
+            continue
+        best = float(baseline["test_accuracy"].max())
+        target = best - tolerance
+        base_flops, _ = _best_to_reach(baseline, target)
+        pre_flops, trial = _best_to_reach(pretrained, target)
+        config = {} if trial is None else pretrained[pretrained["trial_id"] == trial].iloc[-1].to_dict()
+        savings = base_flops / pre_flops if np.isfinite(pre_flops) else 0.0
+        out.append(Headline(dataset, best, target, base_flops, pre_flops, savings, config))
+    return out

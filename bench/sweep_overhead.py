@@ -1,0 +1,92 @@
+"""Sweep efficiency: the same N trials run by a real sweep and one after another in a plain loop.
+
+For each trial length, side by side in one run:
+  loop   the N trials with `run_trial`, one after another, one thread each
+  sweep  the same N trials through `sweep.launcher.run_sweep` (local Ray, `--num-cpus C`,
+         one CPU per trial, so C run at a time), with checkpoints and the Parquet log
+Efficiency = sum of the trials' training time (their own `train_time_s`) / (wall time x
+concurrency); per-trial overhead = (wall time x concurrency - sum of training time) / N. The
+sweep's wall time is `run_sweep`'s, Ray's start-up excluded (it is reported apart).
+Trials: digits, CNN width 16, ordinary training, evaluated every 5 epochs.  Usage:
+  python bench/sweep_overhead.py [--trials 4] [--epochs 90 360] [--num-cpus 2] [--smoke-test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import pandas as pd
+import torch
+
+from search_spaces import parse_spec
+from sweep.launcher import RayOptions, SweepSettings, run_sweep
+from trainables import TrialConfig, run_trial
+
+
+def trial_settings(epochs: int) -> dict:
+    return {"dataset": "digits", "width": 16, "finetune_epochs": epochs, "eval_every": 1437 * 5}
+
+
+def run_loop(epochs: int, trials: int) -> tuple[float, float]:
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    train = sum(run_trial(TrialConfig.from_dict({**trial_settings(epochs), "seed": s}))[-1][
+        "train_time_s"] for s in range(trials))
+    return time.perf_counter() - start, train
+
+
+def run_as_sweep(epochs: int, trials: int, storage: str, num_cpus: int) -> tuple[float, float]:
+    fixed = {k: v for k, v in trial_settings(epochs).items() if k != "dataset"}
+    spec = parse_spec({"datasets": ["digits"], "num_samples": trials, "fixed": fixed,
+                       "search": {"strategy": ["none"], "seed": list(range(trials))},
+                       "baselines": [{"seed": s} for s in range(trials)]}, "bench")
+    start = time.perf_counter()
+    folder = run_sweep(spec, SweepSettings(name=f"e{epochs}", storage=storage),
+                       RayOptions(num_cpus=num_cpus))
+    wall = time.perf_counter() - start
+    df = pd.read_parquet(f"{folder}/results")
+    assert df["trial_id"].nunique() == trials
+    return wall, df.sort_values("evaluation").groupby("trial_id")["train_time_s"].last().sum()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[90, 360])
+    parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--smoke-test", action="store_true")
+    args = parser.parse_args()
+    if args.smoke_test:
+        args.trials, args.epochs = 2, [5]
+    import ray
+
+    started = time.perf_counter()
+    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    ray_start = time.perf_counter() - started
+    rows = []
+    with tempfile.TemporaryDirectory() as storage:
+        for epochs in args.epochs:
+            loop_wall, loop_train = run_loop(epochs, args.trials)
+            sweep_wall, sweep_train = run_as_sweep(epochs, args.trials, storage, args.num_cpus)
+            for how, wall, train, concurrency in (("loop", loop_wall, loop_train, 1),
+                                                  ("sweep", sweep_wall, sweep_train,
+                                                   args.num_cpus)):
+                rows.append((epochs, how, train / args.trials, wall, concurrency,
+                             train / (wall * concurrency),
+                             (wall * concurrency - train) / args.trials))
+    ray.shutdown()
+    print(f"# digits cnn width 16, {args.trials} trials per length, {args.num_cpus} CPUs, "
+          f"torch {torch.__version__}, ray {ray.__version__}; Ray start-up {ray_start:.1f} s "
+          "(not counted)")
+    print("| epochs | run by | mean trial training s | wall s | concurrency | efficiency "
+          "| overhead s/trial |")
+    print("|---|---|---|---|---|---|---|")
+    for epochs, how, mean, wall, concurrency, efficiency, overhead in rows:
+        print(f"| {epochs} | {how} | {mean:.1f} | {wall:.1f} | {concurrency} | "
+              f"{efficiency:.2f} | {overhead:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

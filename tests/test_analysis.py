@@ -1,0 +1,105 @@
+import math
+import warnings
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from analysis import flops_to_reach, headlines, load_results, savings_table
+from sweep.errors import UserError
+from sweep.schema import RESULT_SCHEMA
+
+
+def record(trial, evaluation, flops, accuracy, strategy="none", dataset="digits", sweep="s",
+           **extra):
+    row = {c: None for c in RESULT_SCHEMA.names}
+    row.update(sweep=sweep, trial_id=trial, dataset=dataset, strategy=strategy,
+               evaluation=evaluation, train_flops=flops, test_accuracy=accuracy,
+               selection_flops=0, status="running", phase="finetune", **extra)
+    return row
+
+
+def write_log(folder, rows_by_trial):
+    folder.mkdir(parents=True, exist_ok=True)
+    for trial, rows in rows_by_trial.items():
+        table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+        pq.write_table(table, folder / f"digits-{trial}.parquet")
+
+
+# A hand-made log. Baseline: 0.1 -> 0.5 -> 0.8 at 0, 100, 200 FLOPs.
+# Pretraining (random, K=50): 0.1 -> 0.5 -> 0.8 at 0, 20, 50 FLOPs, plus 10 FLOPs of selection.
+BASE = [record("base", i, f, a) for i, (f, a) in enumerate([(0, 0.1), (100, 0.5), (200, 0.8)])]
+PRE = [record("pre", i, f, a, strategy="random", subset_size=50, subset_fraction=0.5,
+              overdetermination_ratio=2.0, pretrain_epochs=3)
+       | {"selection_flops": 10}
+       for i, (f, a) in enumerate([(0, 0.1), (20, 0.5), (50, 0.8)])]
+
+
+def test_flops_to_reach_interpolates_between_evaluations():
+    flops, acc = pd.Series([0, 100, 200]).to_numpy(), pd.Series([0.1, 0.5, 0.8]).to_numpy()
+    assert flops_to_reach(flops, acc, 0.65) == pytest.approx(150)  # halfway from 0.5 to 0.8
+    assert flops_to_reach(flops, acc, 0.5) == 100  # reached exactly at an evaluation
+    assert flops_to_reach(flops, acc, 0.05) == 0
+    assert flops_to_reach(flops, acc, 0.9) == math.inf
+
+
+def test_savings_on_a_hand_made_log():
+    df = pd.DataFrame(BASE + PRE)
+    table = savings_table(df, points=3)  # targets 0.4, 0.6, 0.8
+    assert table["target_accuracy"].tolist() == pytest.approx([0.4, 0.6, 0.8])
+    # baseline to 0.6: 100 + (0.1/0.3)*100; pretraining (with selection) to 0.6: 30 + (0.1/0.3)*30
+    row = table.iloc[1]
+    assert row["baseline_flops"] == pytest.approx(100 + 100 / 3)
+    assert row["pretrain_flops"] == pytest.approx(30 + 10)
+    assert row["savings"] == pytest.approx((100 + 100 / 3) / 40)
+    assert table.iloc[2]["savings"] == pytest.approx(200 / 60)
+
+
+def test_headline_names_the_configuration_and_the_ratio():
+    [h] = headlines(pd.DataFrame(BASE + PRE), tolerance=0.0)
+    assert (h.baseline_accuracy, h.baseline_flops, h.pretrain_flops) == (0.8, 200, 60)
+    assert h.savings == pytest.approx(200 / 60)
+    assert h.sentence(0.0) == (
+        "digits: random pretraining on K=50 (50.0%, Q=2) for 3 epochs reaches ordinary "
+        "training's best accuracy 80.00% (within 0.0 pp) with 3.33x fewer FLOPs "
+        "(6e-08 vs 2e-07 GFLOPs)")
+
+
+def test_headline_when_pretraining_never_gets_there():
+    weak = [r | {"test_accuracy": min(r["test_accuracy"], 0.6)} for r in PRE]
+    [h] = headlines(pd.DataFrame(BASE + weak))
+    assert h.pretrain_flops == math.inf and "no pretraining configuration reaches" in h.sentence()
+
+
+def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
+    write_log(tmp_path / "one" / "results", {"base": BASE})
+    write_log(tmp_path / "two" / "results", {"pre": [r | {"sweep": "t"} for r in PRE]})
+    df = load_results([str(tmp_path / "one"), str(tmp_path / "two" / "results")])
+    assert len(df) == 6 and sorted(df["sweep"].unique()) == ["s", "t"]
+    assert df["train_flops"].dtype == "int64" and df["test_accuracy"].dtype == "float64"
+    assert list(df.columns) == RESULT_SCHEMA.names
+
+
+def test_load_results_skips_corrupt_and_partial_files_naming_them(tmp_path):
+    results = tmp_path / "results"
+    write_log(results, {"base": BASE, "pre": PRE})
+    good = (results / "digits-pre.parquet").read_bytes()
+    (results / "digits-pre.parquet").write_bytes(good[: len(good) // 2])  # partial
+    (results / "digits-junk.parquet").write_bytes(b"not parquet at all")
+    (results / ".digits-x.parquet.1234.tmp").write_bytes(b"being written")  # ignored silently
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_results(str(tmp_path))
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert "digits-junk.parquet" in messages[0] and "digits-pre.parquet" in messages[1]
+    assert df["trial_id"].unique().tolist() == ["base"]
+
+
+def test_load_results_with_nothing_there_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such file or folder"):
+        load_results(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no results in"):
+        load_results(str(tmp_path / "empty"))
