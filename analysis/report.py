@@ -38,7 +38,7 @@ def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE) -> str:
-    """Write frontier.parquet/.csv, savings.csv, figures and report.md to `out`; return a summary."""
+    """Write frontier.parquet/.csv, savings.csv, figures, report.md to `out`; return a summary."""
     df = load_results(paths)
     out = Path(out)
     try:
@@ -58,7 +58,8 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
         if (df[df["dataset"] == dataset]["phase"] == "pretrain").any():
             figures[dataset].append(q_figure(df, dataset, out / f"q_{dataset}.png"))
         if (savings["dataset"] == dataset).any():
-            figures[dataset].append(savings_figure(savings, dataset, out / f"savings_{dataset}.png"))
+            figures[dataset].append(
+                savings_figure(savings, dataset, out / f"savings_{dataset}.png"))
     report = _report(df, frontier, volumes, found, figures, paths, tolerance)
     _atomic(out / "report.md", lambda p: Path(p).write_text(report))
     return _summary(df, found, out, tolerance)
@@ -80,7 +81,8 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
         headline = by_dataset.get(dataset)
         saving = "-" if headline is None else (
             "not reached" if not np.isfinite(headline.pretrain_flops)
-            else f"{headline.savings:.2f}x fewer FLOPs at baseline accuracy -{tolerance * 100:.1f}pp")
+            else f"{headline.savings:.2f}x fewer FLOPs at baseline accuracy "
+                 f"-{tolerance * 100:.1f}pp")
         lines.append(f"{dataset:14} {len(rows):>6} {_pct(base):>13} {_pct(pre):>13}  {saving}")
     lines.append(f"wrote {out}/report.md, frontier.parquet/.csv, savings.csv and figures")
     return "\n".join(lines)

@@ -34,6 +34,12 @@ def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> fl
     return float(x0 + (target - a0) / (a1 - a0) * (x1 - x0))
 
 
+def _split(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ordinary-training rows and pretraining rows."""
+    baseline = group["strategy"] == "none"
+    return group[baseline], group[~baseline]
+
+
 def _best_to_reach(df: pd.DataFrame, target: float) -> tuple[float, Any]:
     """Least compute any trial in `df` needs to reach `target`, and that trial's id."""
     best, best_trial = float("inf"), None
@@ -51,7 +57,7 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
     best ordinary-training run and of the best pretraining run to reach each, and their ratio."""
     rows = []
     for dataset, group in df.groupby("dataset", sort=True):
-        baseline, pretrained = group[group["strategy"] == "none"], group[group["strategy"] != "none"]
+        baseline, pretrained = _split(group)
         if baseline.empty:
             continue
         best = baseline["test_accuracy"].max()
@@ -106,14 +112,15 @@ def describe(config: dict[str, Any]) -> str:
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
     out = []
     for dataset, group in df.groupby("dataset", sort=True):
-        baseline, pretrained = group[group["strategy"] == "none"], group[group["strategy"] != "none"]
+        baseline, pretrained = _split(group)
         if baseline.empty or pretrained.empty:
             continue
         best = float(baseline["test_accuracy"].max())
         target = best - tolerance
         base_flops, _ = _best_to_reach(baseline, target)
         pre_flops, trial = _best_to_reach(pretrained, target)
-        config = {} if trial is None else pretrained[pretrained["trial_id"] == trial].iloc[-1].to_dict()
+        rows = pretrained[pretrained["trial_id"] == trial]
+        config = {} if trial is None else rows.iloc[-1].to_dict()
         savings = base_flops / pre_flops if np.isfinite(pre_flops) else 0.0
         out.append(Headline(dataset, best, target, base_flops, pre_flops, savings, config))
     return out

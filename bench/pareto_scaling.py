@@ -32,11 +32,11 @@ def brute_force(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
+def timed(repeats: int, fn, *args, **kwargs) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(repeats):
         start = time.perf_counter()
-        result = fn()
+        result = fn(*args, **kwargs)
         best = min(best, time.perf_counter() - start)
     return best, result
 
@@ -60,13 +60,13 @@ def main() -> None:
         df = pd.DataFrame({"dataset": "d", "trial_id": np.arange(n) // 50,
                            "evaluation": np.arange(n) % 50, "train_flops": x,
                            "test_accuracy": y, "sweep": "s"})
-        t_df, front = timed(lambda: pareto_front(df, points="all"), 3)
-        t_mask, mask = timed(lambda: pareto_mask(x, y), 3)
-        t_optuna, reference = timed(
-            lambda: _is_pareto_front(np.column_stack([x, -y]), assume_unique_lexsorted=False), 3)
+        t_df, front = timed(3, pareto_front, df, points="all")
+        t_mask, mask = timed(3, pareto_mask, x, y)
+        t_optuna, reference = timed(3, _is_pareto_front, np.column_stack([x, -y]),
+                                    assume_unique_lexsorted=False)
         assert np.array_equal(mask, reference) and len(front) == mask.sum()
         if n <= args.brute_force_max:
-            t_brute, brute = timed(lambda: brute_force(x, y), 1)
+            t_brute, brute = timed(1, brute_force, x, y)
             assert np.array_equal(mask, brute)
             brute_cell = f"{t_brute:.4f}"
         else:
