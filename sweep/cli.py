@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list the presets")
 
+    check = commands.add_parser("check-cluster", help="check a `ray up` cluster config")
+    check.add_argument("file")
+
     analyze = commands.add_parser("analyze", help="frontiers, savings, figures and a report")
     analyze.add_argument("paths", nargs="+", help="sweep folders, results/ folders or files")
     analyze.add_argument("--out", help="where to write (default: <first sweep>/analysis)")
@@ -147,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume_sweep(args.path, _ray_options(args))
         elif args.command == "presets":
             _presets()
+        elif args.command == "check-cluster":
+            from sweep.cluster_config import check_cluster_config
+
+            config = check_cluster_config(args.file)
+            types = ", ".join(config.get("available_node_types", {})) or config["provider"]["type"]
+            print(f"{args.file}: valid ({types})")
         elif args.command == "analyze":
             _analyze(args)
         elif args.command == "trial":

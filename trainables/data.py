@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import pickle
+import socket
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +81,15 @@ def load_dataset(config: TrialConfig, device: torch.device | str = "cpu") -> Dat
 
 
 def read_raw(name: str, data_dir: str | None = None, download: bool = False) -> RawData:
-    """Read a dataset's files into arrays (the one disk read a node does per dataset)."""
+    """Read a dataset's files into arrays (the one disk read a node does per dataset).
+
+    With $SWEEPS_DATA_READ_LOG set, each read appends "dataset pid host" to that file: an audit of
+    how often a sweep touches the disk for its data.
+    """
+    audit = os.environ.get("SWEEPS_DATA_READ_LOG")
+    if audit:
+        with open(audit, "a") as f:
+            f.write(f"{name} {os.getpid()} {socket.gethostname()}\n")
     if name == "digits":
         return _read_digits()
     if name in _TORCHVISION_FOLDER:

@@ -1,0 +1,61 @@
+"""Check a Ray cluster launcher config (`ray up FILE`) as the launcher would, before any cloud call.
+
+Ray's JSON schema (`ray/autoscaler/ray-schema.json`), then Ray's own `prepare_config` and
+`validate_config` (provider defaults merged in, head type among the node types, worker counts),
+then this project's rules: the dashboard stays on localhost, and the result storage is named
+once (SWEEP_STORAGE).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweep.errors import UserError
+
+
+def check_cluster_config(path: str | Path) -> dict[str, Any]:
+    """The config, checked; any problem is one `UserError` line naming the file."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    try:
+        _check(config)
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
+    return config
+
+
+def _check(config: dict[str, Any]) -> None:
+    import jsonschema
+    import ray.autoscaler
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    schema = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
+    try:
+        jsonschema.validate(config, schema)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "top level"
+        raise UserError(f"{where}: {e.message.splitlines()[0]}") from None
+    try:
+        validate_config(prepare_config(copy.deepcopy(config)))
+    except (ValueError, KeyError, jsonschema.ValidationError) as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    head_commands = " ".join(config.get("head_start_ray_commands", []))
+    if "--head" in head_commands and "--dashboard-host=127.0.0.1" not in head_commands:
+        raise UserError("head_start_ray_commands: start the head with --dashboard-host=127.0.0.1 "
+                        "(the dashboard must not listen on public addresses)")
+    named = sum(command.count("SWEEP_STORAGE=") for command in config.get("setup_commands", []))
+    if named != 1:
+        raise UserError(f"setup_commands: name the result storage once (export SWEEP_STORAGE=...), "
+                        f"found {named}")

@@ -1,0 +1,154 @@
+"""Cluster configs checked as Ray's launcher checks them, and sweeps on a real multi-node Ray
+(a head and worker nodes with their own resources, started with Ray's own cluster utilities)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from cli import run_sweep, sweep_command
+from test_sweep import assert_log_complete, assert_rows_match_replay, write_spec
+
+from sweep.cluster_config import check_cluster_config
+from sweep.errors import UserError
+
+ROOT = Path(__file__).parent.parent
+CONFIGS = [ROOT / "cluster.yaml", *sorted((ROOT / "examples").glob("cluster-*.yaml"))]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_cluster_configs_pass_rays_checks(path):
+    config = check_cluster_config(path)
+    if config["provider"]["type"] != "local":
+        assert config["head_node_type"] in config["available_node_types"]
+        workers = [t for n, t in config["available_node_types"].items()
+                   if n != config["head_node_type"]]
+        assert all(t.get("min_workers", 0) <= t["max_workers"] for t in workers)
+
+
+def test_aws_config_opens_only_ssh_and_uses_spot_gpu_workers():
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    rules = config["provider"]["security_group"]["IpPermissions"]
+    assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(22, 22)]
+    worker = config["available_node_types"]["gpu_worker"]
+    assert worker["min_workers"] == 0 and worker["node_config"]["InstanceType"] == "g5.xlarge"
+    assert worker["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
+
+
+def _variant(tmp_path: Path, change) -> Path:
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    change(config)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(head_node_type="missing"), "head_node_type"),
+        (lambda c: c.pop("provider"), "'provider' is a required property"),
+        (lambda c: c.update(max_workers="many"), "max_workers: 'many' is not of type"),
+        (lambda c: c.update(unknown_key=1), "Additional properties are not allowed"),
+        (lambda c: c["available_node_types"]["gpu_worker"].update(node_config="g5"),
+         "is not of type 'object'"),
+        (lambda c: c.update(head_start_ray_commands=["ray start --head"]),
+         "--dashboard-host=127.0.0.1"),
+        (lambda c: c["setup_commands"].append("export SWEEP_STORAGE=s3://other"),
+         "name the result storage once"),
+    ],
+)
+def test_invalid_cluster_configs_get_one_line(tmp_path, change, message):
+    path = _variant(tmp_path, change)
+    with pytest.raises(UserError, match=None) as info:
+        check_cluster_config(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    result = run_sweep("check-cluster", str(path))
+    assert result.returncode == 2 and message in result.stderr
+
+
+# ---- a real multi-node Ray on this machine -------------------------------------------------------
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    """A head with no CPUs for trials and two worker nodes of 1 CPU each."""
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv("SWEEPS_DATA_READ_LOG", str(tmp_path / "reads.log"))
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    workers = [c.add_node(num_cpus=1) for _ in range(2)]
+    c.wait_for_nodes()
+    yield c, workers
+    c.shutdown()
+
+
+def _spec(tmp_path: Path, trials: int, epochs: int) -> Path:
+    return write_spec(tmp_path / "spec.yaml", datasets=["digits"], num_samples=trials,
+                      fixed={"width": 8, "finetune_epochs": epochs},
+                      search={"strategy": ["none", "random"], "size_by": ["ratio"],
+                              "overdetermination_ratio": {"low": 0.5, "high": 2.0},
+                              "pretrain_epochs": {"low": 2, "high": 6}, "seed": [0, 1, 2]},
+                      baselines=[{"seed": 0}])
+
+
+
+@pytest.mark.slow
+def test_sweep_spreads_over_nodes_and_reads_data_once(cluster, tmp_path):
+    c, workers = cluster
+    result = run_sweep("run", "--config", str(_spec(tmp_path, 4, 8)), "--address", c.address,
+                       "--storage", str(tmp_path), "--name", "multi")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = pd.read_parquet(tmp_path / "multi" / "results")
+    assert_log_complete(df, trials=4)
+    worker_ids = {w.node_id for w in workers}
+    assert set(df["node"]) <= worker_ids and df["node"].nunique() == 2  # both workers ran trials
+    reads = (tmp_path / "reads.log").read_text().splitlines()
+    # One disk read in all: the driver's; the nodes get the arrays through the object store.
+    assert len(reads) == 1 and reads[0].startswith("digits ")
+
+
+@pytest.mark.slow
+def test_killed_worker_node_trials_retry_elsewhere_from_checkpoints(cluster, tmp_path):
+    c, workers = cluster
+    folder = tmp_path / "killed"
+    driver = subprocess.Popen(
+        [*sweep_command(), "run", "--config", str(_spec(tmp_path, 4, 25)), "--address",
+         c.address, "--storage", str(tmp_path), "--name", "killed"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    victim = workers[0]
+    deadline = time.monotonic() + 240
+    running_there = False
+    while time.monotonic() < deadline and not running_there:
+        time.sleep(0.5)
+        try:
+            df = pd.read_parquet(folder / "results")
+        except (FileNotFoundError, OSError, ValueError):
+            continue
+        if df.empty:
+            continue
+        last = df.sort_values("evaluation").groupby("trial_id").tail(1)
+        running_there = ((last["node"] == victim.node_id) & (last["status"] == "running")
+                         & (last["evaluation"] >= 3)).any()
+    assert running_there, "no trial was running on the node to kill"
+    c.remove_node(victim, allow_graceful=False)  # the node's raylet and workers, killed
+    try:
+        output, _ = driver.communicate(timeout=420)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 0, output[-3000:]
+    df = pd.read_parquet(folder / "results")
+    assert_log_complete(df, trials=4)
+    moved = df.groupby("trial_id")["node"].nunique()
+    assert (moved > 1).any()  # a trial that began on the killed node finished on the other
+    for trial_id in moved[moved > 1].index:
+        rows = df[df["trial_id"] == trial_id]
+        assert rows.sort_values("evaluation")["node"].iloc[-1] == workers[1].node_id
+        assert_rows_match_replay(rows)  # resumed from its checkpoint: nothing repeated or lost
