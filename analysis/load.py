@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from sweep import storage
 from sweep.errors import UserError
 from sweep.schema import RESULT_SCHEMA
+from trainables import storage
 
 
 def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:

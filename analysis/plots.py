@@ -38,12 +38,9 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
     _step(ax, pareto_front(data[data["strategy"] == "none"], by=None, points="all"),
           color="black", lw=1.6, ls="--", label="frontier: ordinary training")
     ax.set_xscale("log")
-    ax.set_xlabel("training FLOPs (log scale)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"{dataset}: accuracy vs training compute ({data['trial_id'].nunique()} trials)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return _finish(fig, ax, path, "training FLOPs (log scale)", "test accuracy",
+                   f"{dataset}: accuracy vs training compute ({data['trial_id'].nunique()} trials)",
+                   legend_loc="lower right")
 
 
 def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
@@ -60,12 +57,8 @@ def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
                    label="ordinary training, best")
     ax.axvline(1.0, color="0.5", ls=":", lw=1, label="Q = 1")
     ax.set_xscale("log")
-    ax.set_xlabel("overdetermination ratio Q = K·M/P of the small set (log)")
-    ax.set_ylabel("test accuracy after pretraining")
-    ax.set_title(f"{dataset}: how large must Q be?")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _finish(fig, ax, path, "overdetermination ratio Q = K·M/P of the small set (log)",
+                   "test accuracy after pretraining", f"{dataset}: how large must Q be?")
 
 
 def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
@@ -77,15 +70,19 @@ def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
     ax.axhline(1.0, color="black", lw=1, ls="--", label="no saving")
     ax.axhline(10.0, color="0.5", lw=1, ls=":", label="the paper's claim: 10x")
     ax.set_yscale("log")
-    ax.set_xlabel("target test accuracy")
-    ax.set_ylabel("FLOPs of ordinary training / FLOPs with pretraining")
-    ax.set_title(f"{dataset}: compute saved by pretraining, by target")
+    return _finish(fig, ax, path, "target test accuracy",
+                   "FLOPs of ordinary training / FLOPs with pretraining",
+                   f"{dataset}: compute saved by pretraining, by target")
+
+
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str,
+            legend_loc: str = "best") -> Path:
+    """Label, grid and legend the axes, then save the figure atomically."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
+    ax.legend(fontsize=8, loc=legend_loc)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -36,6 +36,7 @@ from trainables.config import (
     TrialConfig,
     check_choice,
 )
+from trainables.models import check_ratio_fits
 
 # Swept values, by role (the tuning playbook's words): scientific ones are what a study is about,
 # nuisance ones are tuned so that the comparison is fair.
@@ -131,6 +132,9 @@ class SweepSpec:
                     for value in _edges(self.search["subset_fraction"]):
                         yield {**settings, "subset_fraction": value}
                 if "ratio" in by:
+                    low = _edges(self.search["overdetermination_ratio"])[0]
+                    # a range lying wholly beyond the training set would only ever give it all
+                    check_ratio_fits(TrialConfig.from_dict({**base, "strategy": "none"}), low)
                     for value in _edges(self.search["overdetermination_ratio"]):
                         yield {**settings, "overdetermination_ratio": value}
             elif strategy != "none" and "pretrain_epochs" in self.search:

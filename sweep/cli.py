@@ -121,7 +121,7 @@ def _ray_options(args: argparse.Namespace):
 
 def _analyze(args: argparse.Namespace) -> None:
     from analysis.report import analyze
-    from sweep import storage
+    from trainables import storage
 
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,15 @@ def _check(config: dict[str, Any]) -> None:
     except jsonschema.ValidationError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "top level"
         raise UserError(f"{where}: {e.message.splitlines()[0]}") from None
+    quiet = logging.getLogger("ray.autoscaler")  # it logs its defaults at INFO on stderr
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
     try:
         validate_config(prepare_config(copy.deepcopy(config)))
     except (ValueError, KeyError, jsonschema.ValidationError) as e:
         raise UserError(str(e).splitlines()[0]) from None
+    finally:
+        quiet.setLevel(level)
     head_commands = " ".join(config.get("head_start_ray_commands", []))
     if "--head" in head_commands and "--dashboard-host=127.0.0.1" not in head_commands:
         raise UserError("head_start_ray_commands: start the head with --dashboard-host=127.0.0.1 "

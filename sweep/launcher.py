@@ -4,7 +4,8 @@ A sweep lives in `<storage>/<name>/`:
     sweep.json      the spec, the settings and the command that made it (written first)
     state.json      datasets whose study has finished
     results/        the Parquet result log (one file per trial)
-    tune/<dataset>/ Ray Tune's experiment: trial checkpoints, searcher state, for `resume`
+    tune/<dataset>/ Ray Tune's experiment: trials and searcher state, for `resume`
+    trial_state/    each running trial's latest saved states (removed when it finishes)
     optuna.db       the Optuna studies (SQLite; `optuna-dashboard sqlite:///.../optuna.db`)
 Everything a user can get wrong is checked before Ray starts or anything is written.
 """
@@ -12,6 +13,7 @@ Everything a user can get wrong is checked before Ray starts or anything is writ
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -23,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces import SweepSpec, baseline_points, define_space, parse_spec
-from sweep import storage
 from sweep.errors import UserError
-from trainables import RawData, __version__, read_raw
+from trainables import RawData, __version__, read_raw, storage
 
-# Checkpointing at every evaluation with num_to_keep=2 makes Tune snapshot its experiment state
-# often; that keeps a crash from losing anything, so its warning about it is only noise here.
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Tune snapshots its experiment (which trials exist) at most this often; a crash loses trials
+# started since the last one (the resume sets their rows aside). Tune's default is longer.
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
 OBJECTIVES = (["test_accuracy", "train_flops"], ["max", "min"])
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -80,6 +81,7 @@ def sweep_paths(folder: str) -> dict[str, str]:
         "state": storage.join(folder, "state.json"),
         "results": storage.join(folder, "results"),
         "tune": storage.join(folder, "tune"),
+        "states": storage.join(folder, "trial_state"),
         "study": storage.join(folder, "optuna.db"),
     }
 
@@ -157,10 +159,11 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
         return
     try:
         if options.address:
-            ray.init(address=options.address, log_to_driver=False)
+            ray.init(address=options.address)
         else:
+            # No dashboard for a local Ray (and were one started, it would be localhost only).
             ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus,
-                     dashboard_host="127.0.0.1", include_dashboard=False, log_to_driver=False)
+                     dashboard_host="127.0.0.1", include_dashboard=False)
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
@@ -183,7 +186,16 @@ def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDa
         if dataset in done:
             continue
         tuner = _tuner(spec, settings, dataset, raw[dataset])
-        results = tuner.fit()
+        try:
+            results = tuner.fit()
+            _fail_abandoned_study_trials(settings, dataset)
+        except Exception as e:
+            cause = _storage_failure(e)
+            if cause is None:
+                raise
+            raise UserError(f"sweep stopped: cannot write to {settings.folder} ({cause}); the "
+                            "rows written so far are intact; make room, then "
+                            f"`sweep resume {settings.folder}`") from None
         errors = len(results.errors)
         if errors:
             print(f"[{dataset}] {errors} trial(s) failed after retries; their rows so far are "
@@ -195,6 +207,28 @@ def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDa
           f"  load them:   pandas.read_parquet({paths['results']!r})\n"
           f"  analyse:     sweep analyze {settings.folder}", flush=True)
     return settings.folder
+
+
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EFBIG}
+
+
+def _storage_failure(error: BaseException) -> str | None:
+    """The storage problem (disk full, read-only, ...) behind an error, if that is what it is."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return os.strerror(e.errno)
+        text = str(e)
+        for number in STORAGE_ERRNOS:
+            if os.strerror(number) in text:  # Tune re-raises some errors as text only
+                return os.strerror(number)
+        stack += [e.__cause__, e.__context__]
+    return None
 
 
 def _study_url(settings: SweepSettings) -> str:
@@ -209,6 +243,16 @@ def _save_study(settings: SweepSettings) -> None:
     if storage.is_uri(settings.folder):
         local = Path(_study_url(settings).removeprefix("sqlite:///"))
         storage.write_bytes_atomic(sweep_paths(settings.folder)["study"], local.read_bytes())
+
+
+def _fail_abandoned_study_trials(settings: SweepSettings, dataset: str) -> None:
+    """Once a study's sweep is over, a trial still RUNNING in it was abandoned by a crash."""
+    import optuna
+
+    study = optuna.load_study(study_name=f"{settings.name}-{dataset}",
+                              storage=_study_url(settings))
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def _sampler(name: str, seed: int) -> Any:
@@ -226,16 +270,32 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, raw: RawData)
     from ray.tune.search.optuna import OptunaSearch
 
     from sweep.progress import ProgressCallback
-    from sweep.results_log import ResultLogCallback
+    from sweep.results_log import (
+        ResultLogCallback,
+        last_logged_evaluation,
+        repair_unreadable,
+        set_aside_unknown_trials,
+    )
     from trainables.tune_adapter import tune_trainable
 
     paths = sweep_paths(settings.folder)
     trainable = tune.with_resources(
-        tune.with_parameters(tune_trainable, datasets={dataset: raw}),
+        tune.with_parameters(
+            tune_trainable, datasets={dataset: raw}, state_location=paths["states"],
+            logged_until=partial(last_logged_evaluation, paths["results"], dataset)),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     experiment = storage.join(paths["tune"], dataset)
-    if tune.Tuner.can_restore(experiment):
+    restorable = tune.Tuner.can_restore(experiment)
+    known = ({t.trial_id for t in tune.ExperimentAnalysis(experiment).trials} if restorable
+             else set())
+    abandoned = set_aside_unknown_trials(paths["results"], dataset, known)
+    if restorable and not storage.is_uri(experiment):
+        repair_unreadable(paths["results"], dataset, Path(experiment))
+    if abandoned:
+        print(f"[{dataset}] {len(abandoned)} trial(s) started after the last snapshot before the "
+              f"crash were set aside (results/*.abandoned): {', '.join(abandoned)}", flush=True)
+    if restorable:
         return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
                                   resume_errored=True)
     metric, mode = OBJECTIVES
@@ -261,9 +321,8 @@ def _tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, raw: RawData)
         run_config=tune.RunConfig(
             name=dataset,
             storage_path=paths["tune"],
-            callbacks=[ResultLogCallback(paths["results"]),
+            callbacks=[ResultLogCallback(paths["results"], paths["states"]),
                        ProgressCallback(dataset, spec.num_samples)],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,
         ),

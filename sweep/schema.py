@@ -14,7 +14,7 @@ _FLOAT = {"subset_fraction", "overdetermination_ratio", "lr", "epoch", "train_lo
 _BOOL = {"augment"}
 
 # Added by the Ray Tune adapter: where and when each evaluation was made.
-RAY_COLUMNS = ("node", "hostname", "trial_start_unix", "unix_time")
+RAY_COLUMNS = ("node", "hostname", "pid", "trial_start_unix", "unix_time")
 LOG_COLUMNS = RECORD_COLUMNS + RAY_COLUMNS
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sweep.table import RowPrinter, fmt_float
 from trainables import TrialConfig, TrialRunner
+from trainables.models import check_ratio_fits
 
 TRIAL_COLUMNS = [
     ("phase", 8, lambda r: r["phase"]),
@@ -23,6 +24,8 @@ TRIAL_COLUMNS = [
 def run_trial_command(settings: dict[str, Any]) -> list[dict[str, Any]]:
     """Validate `settings`, run the trial, print a summary line and one row per evaluation."""
     config = TrialConfig.from_dict(settings)
+    if config.overdetermination_ratio is not None:
+        check_ratio_fits(config, config.overdetermination_ratio)
     runner = TrialRunner(config)
     print(describe(runner), flush=True)
     printer = RowPrinter(TRIAL_COLUMNS, write=lambda line: print(line, flush=True))

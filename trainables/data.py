@@ -101,16 +101,17 @@ def read_raw(name: str, data_dir: str | None = None, download: bool = False) -> 
 
 def to_device(raw: RawData, device: torch.device | str) -> Dataset:
     """Normalise with the training set's per-channel mean and std and move to `device`."""
-    train_x = torch.as_tensor(raw.train_x).to(device=device, dtype=torch.float32)
-    test_x = torch.as_tensor(raw.test_x).to(device=device, dtype=torch.float32)
+    # torch.tensor copies: the arrays may be read-only views into Ray's object store.
+    train_x = torch.tensor(raw.train_x, dtype=torch.float32, device=device)
+    test_x = torch.tensor(raw.test_x, dtype=torch.float32, device=device)
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     return Dataset(
         name=raw.name,
         train_x=(train_x - mean) / std,
-        train_y=torch.as_tensor(raw.train_y, dtype=torch.int64).to(device),
+        train_y=torch.tensor(raw.train_y, dtype=torch.int64, device=device),
         test_x=(test_x - mean) / std,
-        test_y=torch.as_tensor(raw.test_y, dtype=torch.int64).to(device),
+        test_y=torch.tensor(raw.test_y, dtype=torch.int64, device=device),
         num_classes=raw.num_classes,
     )
 

@@ -38,6 +38,25 @@ def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
     }[dataset]
 
 
+TRAIN_SIZES = {"digits": 1437, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000,
+               "cifar100": 50_000}  # training-set sizes, known without reading the data
+
+
+def check_ratio_fits(config: TrialConfig, q: float) -> None:
+    """Reject a Q whose subset K = ceil(Q*P/M) exceeds the whole training set for this model."""
+    from trainables.config import ConfigError
+    from trainables.subsets import size_from_ratio
+
+    shape, classes = dataset_shape(config.dataset)
+    params = count_params(build_model(config, shape, classes))
+    n = TRAIN_SIZES[config.dataset]
+    if size_from_ratio(q, 10**12, classes, params).subset_size > n:
+        raise ConfigError(
+            f"overdetermination_ratio {q:g} asks for more than the {n:,} training examples of "
+            f"{config.dataset} (P={params:,}, M={classes}: Q can be at most "
+            f"{n * classes / params:.3g})")
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -6,6 +6,7 @@ single PUT is already all-or-nothing, the object is written directly).
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from sweep.errors import UserError
+from trainables.config import ConfigError as UserError
 
 
 def is_uri(location: str) -> bool:
@@ -56,9 +57,13 @@ def write_bytes_atomic(location: str, data: bytes) -> None:
     if isinstance(fs, pafs.LocalFileSystem):
         folder, name = path.rsplit("/", 1)
         tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-        with fs.open_output_stream(tmp) as f:
-            f.write(data)
-        fs.move(tmp, path)
+        try:
+            with fs.open_output_stream(tmp) as f:
+                f.write(data)
+            fs.move(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # the old file, if any, is untouched
+            raise
     else:
         with fs.open_output_stream(path) as f:
             f.write(data)
@@ -79,8 +84,12 @@ def make_dirs(location: str) -> None:
     fs.create_dir(path, recursive=True)
 
 
+MIN_FREE_BYTES = 20 * 2**20  # a sweep's logs, checkpoints and study need room to start
+
+
 def check_writable(location: str) -> None:
-    """Create the folder if needed and write (then remove) a probe file; one clear line if not."""
+    """Create the folder if needed and write (then remove) a probe file; check free space on a
+    local disk. One clear line if any of it fails."""
     fs, path = filesystem(location)
     probe = f"{path}/.write-probe-{uuid.uuid4().hex[:8]}"
     try:
@@ -90,3 +99,8 @@ def check_writable(location: str) -> None:
         fs.delete_file(probe)
     except (OSError, pa.ArrowException) as e:
         raise UserError(f"{location}: cannot write there ({e})") from None
+    if not is_uri(location):
+        free = shutil.disk_usage(path).free
+        if free < MIN_FREE_BYTES:
+            raise UserError(f"{location}: only {free / 2**20:.1f} MiB free; a sweep needs at "
+                            f"least {MIN_FREE_BYTES / 2**20:.0f} MiB")

@@ -1,0 +1,253 @@
+"""The bad-input catalogue: wrong inputs across `sweep trial/run/resume/analyze/check-cluster`,
+config files, data folders and cluster configs. Each must give one clear line on stderr, exit
+code 2, no traceback, and write nothing.
+
+`python tests/test_bad_input.py` prints the catalogue as the Markdown table of
+docs/reliability.md, running every case.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli import run_sweep  # noqa: E402
+from factories import write_cifar, write_mnist_like  # noqa: E402
+
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass
+class Case:
+    id: str
+    area: str
+    args: Callable[[Path], list[str]]  # given a scratch folder (set up as needed), the argv
+    message: str  # what the one line must say
+
+
+def _yaml(text: str) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        (tmp / "sweep.yaml").write_text(text)
+        return ["run", "--config", str(tmp / "sweep.yaml"), "--storage", str(tmp / "store")]
+    return args
+
+
+def _run(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["run", *extra, "--storage", str(tmp / "store"), "--name", "x"]
+
+
+def _trial(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["trial", *extra]
+
+
+def _mnist(damage: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        raw = tmp / "data" / "MNIST" / "raw"
+        write_mnist_like(raw)
+        damage(raw)
+        return ["trial", "--dataset", "mnist", "--data-dir", str(tmp / "data")]
+    return args
+
+
+def _cifar(damage: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        damage(write_cifar(tmp / "data", classes=10))
+        return ["trial", "--dataset", "cifar10", "--data-dir", str(tmp / "data")]
+    return args
+
+
+def _truncate(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("never",))
+
+
+def _cluster(edit: Callable[[str], str]) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        (tmp / "cluster.yaml").write_text(edit((ROOT / "cluster.yaml").read_text()))
+        return ["check-cluster", str(tmp / "cluster.yaml")]
+    return args
+
+
+def _sweep_folder(content: str | None) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        (tmp / "old").mkdir()
+        if content is not None:
+            (tmp / "old" / "sweep.json").write_text(content)
+        return ["resume", str(tmp / "old")]
+    return args
+
+
+def _occupied(tmp: Path) -> list[str]:
+    (tmp / "store" / "taken").mkdir(parents=True)
+    return ["run", "--storage", str(tmp / "store"), "--name", "taken"]
+
+
+def _under_a_file(tmp: Path) -> list[str]:
+    (tmp / "a-file").write_text("not a folder")
+    return ["run", "--storage", str(tmp / "a-file" / "sweeps"), "--name", "x"]
+
+
+CASES = [
+    # sweep trial: values
+    Case("trial-unknown-dataset", "trial", _trial("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
+    Case("trial-unknown-strategy", "trial", _trial("--strategy", "coreset"), "unknown strategy 'coreset'"),
+    Case("trial-fraction-zero", "trial", _trial("--strategy", "random", "--subset-fraction", "0"),
+         "subset_fraction must be in (0, 1]"),
+    Case("trial-fraction-above-one", "trial",
+         _trial("--strategy", "random", "--subset-fraction", "1.5"), "subset_fraction must be in"),
+    Case("trial-q-zero", "trial", _trial("--strategy", "random", "--overdetermination-ratio", "0"),
+         "overdetermination_ratio must be > 0"),
+    Case("trial-q-negative", "trial",
+         _trial("--strategy", "random", "--overdetermination-ratio", "-2"), "must be > 0"),
+    Case("trial-q-beyond-the-data", "trial",
+         _trial("--strategy", "random", "--overdetermination-ratio", "50"),
+         "asks for more than the 1,437 training examples"),
+    Case("trial-fraction-and-q", "trial", _trial("--strategy", "random", "--subset-fraction",
+                                                 "0.5", "--overdetermination-ratio", "1"), "not both"),
+    Case("trial-no-size", "trial", _trial("--strategy", "kmeans"), "needs a size"),
+    Case("trial-lr-not-a-number", "trial", _trial("--lr", "fast"), "lr must be a number, got 'fast'"),
+    Case("trial-batch-not-whole", "trial", _trial("--batch-size", "1e-3"),
+         "batch_size must be a whole number"),
+    Case("trial-unknown-option", "trial", _trial("--learning-rate", "1"), "unrecognized arguments"),
+    # data folders
+    Case("data-mnist-missing", "data", lambda t: ["trial", "--dataset", "mnist", "--data-dir",
+                                                  str(t / "empty")], "mnist: files not found in"),
+    Case("data-mnist-truncated", "data",
+         _mnist(lambda raw: _truncate(raw / "train-images-idx3-ubyte", 5000)),
+         "train-images-idx3-ubyte: unreadable idx file"),
+    Case("data-mnist-corrupt-header", "data",
+         _mnist(lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(b"garbage!" * 4)),
+         "t10k-labels-idx1-ubyte: unreadable idx file"),
+    Case("data-cifar-missing-batch", "data",
+         _cifar(lambda f: (f / "data_batch_4").unlink()), "expected data_batch_4"),
+    Case("data-cifar-truncated", "data", _cifar(lambda f: _truncate(f / "test_batch", 100)),
+         "test_batch: unreadable CIFAR batch"),
+    Case("data-cifar-builds-objects", "data",
+         _cifar(lambda f: (f / "data_batch_1").write_bytes(pickle.dumps(_Exploit()))),
+         "refusing to load builtins.print"),
+    # sweep run: options
+    Case("run-unknown-preset", "run", _run("--preset", "nope"), "unknown preset 'nope'"),
+    Case("run-unknown-dataset", "run", _run("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
+    Case("run-zero-samples", "run", _run("--num-samples", "0"), "num_samples must be a whole number"),
+    Case("run-negative-gpus", "run", _run("--gpus-per-trial", "-1"), "--gpus-per-trial must be >= 0"),
+    Case("run-zero-cpus", "run", _run("--cpus-per-trial", "0"), "--cpus-per-trial must be > 0"),
+    Case("run-fractional-multi-gpu", "run", _run("--gpus-per-trial", "1.5"), "whole number of GPUs"),
+    Case("run-local-size-with-address", "run", _run("--address", "auto", "--num-cpus", "2"),
+         "a cluster (--address) has its own"),
+    Case("run-name-escapes", "run", lambda t: ["run", "--storage", str(t / "store"), "--name",
+                                               "../escape"], "--name '../escape'"),
+    Case("run-data-missing", "run", _run("--dataset", "mnist", "--data-dir", "/nonexistent"),
+         "mnist: files not found"),
+    Case("run-storage-under-a-file", "run", _under_a_file, "cannot write there"),
+    Case("run-name-taken", "run", _occupied, "already exists"),
+    # sweep run --config FILE
+    Case("config-missing-file", "config", _run("--config", "/nonexistent.yaml"), "cannot read"),
+    Case("config-malformed-yaml", "config", _yaml("datasets: [digits\n"), "not valid YAML at line"),
+    Case("config-python-object", "config", _yaml("!!python/object/apply:os.system ['echo x']\n"),
+         "not valid YAML"),
+    Case("config-not-a-mapping", "config", _yaml("- a\n- b\n"), "expected a mapping"),
+    Case("config-unknown-key", "config", _yaml("num_sample: 3\n"), "unknown key 'num_sample'"),
+    Case("config-wrong-type", "config", _yaml("fixed: {lr: fast}\n"), "lr must be a number"),
+    Case("config-low-above-high", "config",
+         _yaml("search: {strategy: [random], subset_fraction: {low: 0.5, high: 0.1}}\n"),
+         "low (0.5) is above high (0.1)"),
+    Case("config-fraction-out-of-range", "config",
+         _yaml("search: {strategy: [random], size_by: [fraction],\n"
+               "         subset_fraction: {low: 0.1, high: 2}}\n"), "subset_fraction must be in"),
+    Case("config-q-beyond-the-data", "config",
+         _yaml("search: {strategy: [random], size_by: [ratio],\n"
+               "         overdetermination_ratio: {low: 20, high: 40}}\n"),
+         "overdetermination_ratio 20 asks for more"),
+    Case("config-sizing-without-range", "config",
+         _yaml("search: {strategy: [random], size_by: [ratio]}\n"),
+         "needs a range for overdetermination_ratio"),
+    Case("config-fixes-the-dataset", "config", _yaml("fixed: {dataset: mnist}\n"),
+         "'dataset' is set by the sweep"),
+    Case("config-fixed-and-searched", "config",
+         _yaml("fixed: {lr: 0.01}\nsearch: {strategy: [none], lr: [0.1, 0.01]}\n"),
+         "'lr' is both fixed and searched"),
+    Case("config-too-few-samples", "config", _yaml("num_samples: 1\nbaselines: [{}, {}]\n"),
+         "less than the number of baselines"),
+    Case("config-baseline-pretrains", "config", _yaml("baselines: [{strategy: random}]\n"),
+         "strategy must be none"),
+    Case("config-unknown-sampler", "config", _yaml("sampler: grid\n"), "unknown sampler 'grid'"),
+    # sweep resume / analyze
+    Case("resume-not-a-sweep", "resume", _sweep_folder(None), "not a sweep folder"),
+    Case("resume-corrupt-record", "resume", _sweep_folder("{ not json"), "unreadable sweep record"),
+    Case("analyze-missing", "analyze", lambda t: ["analyze", str(t / "nothing"), "--out",
+                                                  str(t / "out")], "no such file or folder"),
+    Case("analyze-no-results", "analyze", lambda t: ["analyze", str(t), "--out", str(t / "out")],
+         "no results in"),
+    Case("analyze-bad-tolerance", "analyze", lambda t: ["analyze", str(t), "--tolerance", "2"],
+         "--tolerance must be in [0, 1)"),
+    # cluster configs
+    Case("cluster-missing-file", "cluster", lambda t: ["check-cluster", str(t / "none.yaml")],
+         "cannot read"),
+    Case("cluster-malformed", "cluster", _cluster(lambda s: s + "\n  bad: [\n"), "not valid YAML"),
+    Case("cluster-unknown-head-type", "cluster",
+         _cluster(lambda s: s.replace("head_node_type: head", "head_node_type: boss")),
+         "`head_node_type` must be one of `available_node_types`"),
+    Case("cluster-wrong-type", "cluster",
+         _cluster(lambda s: s.replace("max_workers: 8             #", "max_workers: many #")),
+         "max_workers: 'many' is not of type"),
+    Case("cluster-unknown-key", "cluster", _cluster(lambda s: s + "\nworkers_max: 3\n"),
+         "Additional properties are not allowed"),
+    Case("cluster-public-dashboard", "cluster",
+         _cluster(lambda s: s.replace("--dashboard-host=127.0.0.1", "--dashboard-host=0.0.0.0")),
+         "--dashboard-host=127.0.0.1"),
+]
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gets_one_line_and_exit_2(case, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    args = case.args(scratch)
+    before = files_under(scratch)
+    result = run_sweep(*args, cwd=scratch)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and case.message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert files_under(scratch) == before  # nothing written
+
+
+def test_the_catalogue_covers_every_area_with_at_least_30_cases():
+    assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
+    assert {c.area for c in CASES} == {"trial", "data", "run", "config", "resume", "analyze",
+                                       "cluster"}
+
+
+def markdown() -> str:
+    import tempfile
+
+    rows = ["| # | area | input | command | exit | the one line on stderr |",
+            "|---|---|---|---|---|---|"]
+    for i, case in enumerate(CASES, 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = Path(tmp)
+            args = case.args(scratch)
+            result = run_sweep(*args, cwd=scratch)
+            shown = " ".join(a.replace(tmp, "$TMP") for a in args)
+            line = result.stderr.strip().replace(tmp, "$TMP").replace("|", "\\|")
+        rows.append(f"| {i} | {case.area} | {case.id} | `sweep {shown}` | {result.returncode} "
+                    f"| {line} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown())
