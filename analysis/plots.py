@@ -27,7 +27,7 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
     frontiers of pretraining and of ordinary training."""
     data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0)]
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for _, rows in data.groupby("trial_id"):
+    for _, rows in data.groupby(["sweep", "trial_id"]):
         ax.plot(rows["train_flops"], rows["test_accuracy"], color="0.6", alpha=0.25, lw=0.8)
     finals = final_rows(data)
     for strategy, rows in finals.groupby("strategy"):
@@ -39,14 +39,14 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
           color="black", lw=1.6, ls="--", label="frontier: ordinary training")
     ax.set_xscale("log")
     return _finish(fig, ax, path, "training FLOPs (log scale)", "test accuracy",
-                   f"{dataset}: accuracy vs training compute ({data['trial_id'].nunique()} trials)",
+                   f"{dataset}: accuracy vs training compute ({len(finals)} trials)",
                    legend_loc="lower right")
 
 
 def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
     """Test accuracy at the end of pretraining versus the small set's overdetermination ratio Q."""
     data = df[(df["dataset"] == dataset) & (df["phase"] == "pretrain")]
-    ends = data.sort_values("evaluation").groupby("trial_id").tail(1)
+    ends = data.sort_values("evaluation").groupby(["sweep", "trial_id"]).tail(1)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for strategy, rows in ends.groupby("strategy"):
         ax.scatter(rows["overdetermination_ratio"], rows["test_accuracy"], s=30,

@@ -41,9 +41,10 @@ def _split(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _best_to_reach(df: pd.DataFrame, target: float) -> tuple[float, Any]:
-    """Least compute any trial in `df` needs to reach `target`, and that trial's id."""
+    """Least compute any trial in `df` needs to reach `target`, and that trial's
+    (sweep, trial_id)."""
     best, best_trial = float("inf"), None
-    for trial, rows in df.groupby("trial_id", sort=True):
+    for trial, rows in df.groupby(["sweep", "trial_id"], sort=True):
         rows = rows.sort_values("evaluation")
         needed = flops_to_reach(compute(rows).to_numpy(dtype=float),
                                 rows["test_accuracy"].to_numpy(dtype=float), target)
@@ -65,12 +66,16 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
             base_flops, base_trial = _best_to_reach(baseline, target)
             pre_flops, pre_trial = _best_to_reach(pretrained, target)
             rows.append({"dataset": dataset, "target_accuracy": target,
-                         "baseline_flops": base_flops, "baseline_trial": base_trial,
-                         "pretrain_flops": pre_flops, "pretrain_trial": pre_trial,
+                         "baseline_flops": base_flops, "baseline_trial": _label(base_trial),
+                         "pretrain_flops": pre_flops, "pretrain_trial": _label(pre_trial),
                          "savings": base_flops / pre_flops if np.isfinite(pre_flops) else 0.0})
     return pd.DataFrame(rows, columns=["dataset", "target_accuracy", "baseline_flops",
                                        "baseline_trial", "pretrain_flops", "pretrain_trial",
                                        "savings"])
+
+
+def _label(trial: tuple[str, str] | None) -> str | None:
+    return None if trial is None else f"{trial[0]}/{trial[1]}"
 
 
 @dataclass
@@ -119,8 +124,9 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         target = best - tolerance
         base_flops, _ = _best_to_reach(baseline, target)
         pre_flops, trial = _best_to_reach(pretrained, target)
-        rows = pretrained[pretrained["trial_id"] == trial]
-        config = {} if trial is None else rows.iloc[-1].to_dict()
+        config = {} if trial is None else pretrained[
+            (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
+        ].sort_values("evaluation").iloc[-1].to_dict()
         savings = base_flops / pre_flops if np.isfinite(pre_flops) else 0.0
         out.append(Headline(dataset, best, target, base_flops, pre_flops, savings, config))
     return out

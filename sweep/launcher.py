@@ -95,6 +95,7 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
     if storage.exists(folder):
         raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
                         "or choose another --name")
+    _check_local_resources(ray_options, settings)
     raw = _read_datasets(spec)
     storage.check_writable(settings.storage)
     _start_ray(ray_options, settings)
@@ -132,6 +133,7 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str:
         print(f"sweep {settings.name} is complete; nothing to resume. Results in "
               f"{paths['results']}")
         return folder
+    _check_local_resources(ray_options, settings)
     raw = _read_datasets(spec, remaining)
     _start_ray(ray_options, settings)
     print(f"resuming sweep {settings.name}: {', '.join(remaining)}", flush=True)
@@ -145,6 +147,21 @@ def _check_ray_options(options: RayOptions) -> None:
         raise UserError(f"--num-gpus must be >= 0, got {options.num_gpus}")
     if options.address and (options.num_cpus is not None or options.num_gpus is not None):
         raise UserError("--num-cpus/--num-gpus size a local Ray; a cluster (--address) has its own")
+
+
+def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None:
+    """A local Ray has --num-cpus/--num-gpus, or what this machine has: a trial must fit."""
+    if options.address:
+        return  # a cluster may scale up to fit its trials
+    import torch
+
+    have = {"CPU": options.num_cpus if options.num_cpus is not None else os.cpu_count() or 1,
+            "GPU": options.num_gpus if options.num_gpus is not None
+            else torch.cuda.device_count()}
+    for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):
+        if need > have[kind]:
+            raise UserError(f"each trial asks for {need:g} {kind} but the local Ray has "
+                            f"{have[kind]:g} (--num-{kind.lower()}s)")
 
 
 def _read_datasets(spec: SweepSpec, datasets: list[str] | None = None) -> dict[str, RawData]:
@@ -167,16 +184,12 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
-    available = ray.cluster_resources()
-    short = [(kind, need, available.get(kind, 0.0)) for kind, need in
-             (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial))
-             if need > available.get(kind, 0.0)]
-    for kind, need, have in short:
-        message = f"each trial asks for {need:g} {kind} but the cluster has {have:g}"
-        if not options.address:  # a cluster may scale up to meet it; a local Ray cannot
-            ray.shutdown()
-            raise UserError(message)
-        print(f"warning: {message}; trials wait until the cluster scales up", flush=True)
+    if options.address:
+        available = ray.cluster_resources()
+        for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):
+            if need > available.get(kind, 0.0):
+                print(f"warning: each trial asks for {need:g} {kind} but the cluster has "
+                      f"{available.get(kind, 0.0):g}; trials wait until it scales up", flush=True)
 
 
 def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawData],

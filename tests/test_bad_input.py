@@ -149,6 +149,8 @@ CASES = [
     Case("run-data-missing", "run", _run("--dataset", "mnist", "--data-dir", "/nonexistent"),
          "mnist: files not found"),
     Case("run-storage-under-a-file", "run", _under_a_file, "cannot write there"),
+    Case("run-more-gpus-than-exist", "run", _run("--num-cpus", "2", "--num-gpus", "0", "--gpus-per-trial", "0.5"),
+         "each trial asks for 0.5 GPU but the local Ray has 0"),
     Case("run-name-taken", "run", _occupied, "already exists"),
     # sweep run --config FILE
     Case("config-missing-file", "config", _run("--config", "/nonexistent.yaml"), "cannot read"),
