@@ -12,7 +12,13 @@ import pandas as pd
 from analysis.load import load_results
 from analysis.pareto import final_rows, hypervolume, pareto_front
 from analysis.plots import frontier_figure, q_figure, savings_figure
-from analysis.savings import DEFAULT_TOLERANCE, describe, headlines, savings_table
+from analysis.savings import (
+    DEFAULT_TOLERANCE,
+    describe,
+    headlines,
+    savings_table,
+    target_table,
+)
 from sweep.errors import UserError
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
@@ -37,8 +43,11 @@ def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE) -> str:
-    """Write frontier.parquet/.csv, savings.csv, figures, report.md to `out`; return a summary."""
+def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE,
+            target: float | None = None) -> str:
+    """Write frontier.parquet/.csv, savings.csv, figures, report.md (and with `target`,
+    target.csv: compute to reach that accuracy per configuration across seeds) to `out`;
+    return a summary."""
     df = load_results(paths)
     out = Path(out)
     try:
@@ -60,7 +69,11 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
         if (savings["dataset"] == dataset).any():
             figures[dataset].append(
                 savings_figure(savings, dataset, out / f"savings_{dataset}.png"))
-    report = _report(df, frontier, volumes, found, figures, paths, tolerance)
+    reach = None
+    if target is not None:
+        reach = target_table(df, target)
+        _atomic(out / "target.csv", lambda p: reach.to_csv(p, index=False))
+    report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach)
     _atomic(out / "report.md", lambda p: Path(p).write_text(report))
     return _summary(df, found, out, tolerance)
 
@@ -92,7 +105,7 @@ def _pct(values: pd.Series) -> str:
     return "-" if values.empty else f"{values.max():.2%}"
 
 
-def _report(df, frontier, volumes, found, figures, paths, tolerance) -> str:
+def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach) -> str:
     finals = final_rows(df)
     lines = ["# Sweep report", "", f"Results: {', '.join(paths)}; {len(df)} evaluations of "
              f"{len(finals)} trials. Compute = training FLOPs (forward + backward, "
@@ -117,6 +130,21 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance) -> str:
                          f"{r['width']} | {r['test_accuracy']:.4f} | "
                          f"{r['train_flops'] / 1e9:.3f} | {r['trial_id']} |")
         lines.append("")
+        if reach is not None:
+            lines += _target_section(reach[reach["dataset"] == dataset], target)
         lines += [f"![{p.stem}]({p.name})" for p in figures.get(dataset, [])]
         lines.append("")
     return "\n".join(lines)
+
+
+def _target_section(reach: pd.DataFrame, target: float) -> list[str]:
+    lines = [f"Compute to reach {target:.1%} test accuracy, per configuration across its seeds "
+             "(savings: ordinary training's compute / this one's, median over the seeds both "
+             "ran):", "", "| configuration | seeds (reached) | median GFLOPs | min-max GFLOPs | "
+             "savings, same seed |", "|---|---|---|---|---|"]
+    for _, r in reach.iterrows():
+        how = describe({**r.to_dict(), "subset_fraction": None})
+        lines.append(f"| {how} | {r['seeds']} ({r['reached']}) | {r['median_gflops']:.3g} | "
+                     f"{r['min_gflops']:.3g}-{r['max_gflops']:.3g} | "
+                     f"{r['median_savings_same_seed']:.2f}x |")
+    return lines + [""]

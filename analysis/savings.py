@@ -108,9 +108,10 @@ def describe(config: dict[str, Any]) -> str:
     strategy = config["strategy"]
     if strategy == "none":
         return "ordinary training"
+    fraction = config.get("subset_fraction")
+    share = "" if fraction is None or fraction != fraction else f"{fraction:.1%}, "
     size = ("one average image per class" if strategy == "class_mean" else
-            f"K={int(config['subset_size'])} ({config['subset_fraction']:.1%}, "
-            f"Q={config['overdetermination_ratio']:.3g})")
+            f"K={int(config['subset_size'])} ({share}Q={config['overdetermination_ratio']:.3g})")
     return f"{strategy} pretraining on {size} for {int(config['pretrain_epochs'])} epochs"
 
 
@@ -130,3 +131,51 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         savings = base_flops / pre_flops if np.isfinite(pre_flops) else 0.0
         out.append(Headline(dataset, best, target, base_flops, pre_flops, savings, config))
     return out
+
+
+CONFIG_KEYS = ["dataset", "strategy", "subset_size", "overdetermination_ratio", "pretrain_epochs",
+               "model", "width", "lr", "batch_size", "augment"]
+
+
+def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Compute to reach `target` accuracy for each configuration across its seeds.
+
+    One row per configuration (everything but the seed): seeds run, seeds that reached the
+    target, median / min / max compute to reach it (GFLOPs; inf when not reached), and the
+    median over shared seeds of (ordinary training's compute / this configuration's compute),
+    ordinary training being the `none` configuration of the same dataset (the most-seeded one).
+    """
+    per_trial = []
+    for _, rows in df.groupby(["sweep", "trial_id"], sort=True):
+        rows = rows.sort_values("evaluation")
+        first = rows.iloc[0]
+        needed = flops_to_reach(compute(rows).to_numpy(dtype=float),
+                                rows["test_accuracy"].to_numpy(dtype=float), target)
+        per_trial.append({**{k: first[k] for k in CONFIG_KEYS}, "seed": first["seed"],
+                          "flops": needed})
+    trials = pd.DataFrame(per_trial)
+    keys = [k for k in CONFIG_KEYS if trials[k].notna().any()]
+    trials[keys] = trials[keys].fillna(-1)  # group baselines (no subset) together
+    out = []
+    for config, group in trials.groupby(keys, sort=False):
+        baseline = _baseline_by_seed(trials, group["dataset"].iloc[0], keys)
+        by_seed = group.groupby("seed")["flops"].median()
+        shared = by_seed.index.intersection(baseline.index)
+        ratios = (baseline[shared] / by_seed[shared]).replace([np.inf, -np.inf], np.nan).dropna()
+        out.append({**dict(zip(keys, config, strict=True)), "seeds": group["seed"].nunique(),
+                    "reached": int(np.isfinite(group["flops"]).sum()),
+                    "median_gflops": group["flops"].median() / 1e9,
+                    "min_gflops": group["flops"].min() / 1e9,
+                    "max_gflops": group["flops"].max() / 1e9,
+                    "median_savings_same_seed": ratios.median() if len(ratios) else np.nan})
+    table = pd.DataFrame(out).replace(-1, np.nan)
+    return table.sort_values(["dataset", "median_gflops"], ignore_index=True)
+
+
+def _baseline_by_seed(trials: pd.DataFrame, dataset: str, keys: list[str]) -> pd.Series:
+    none = trials[(trials["dataset"] == dataset) & (trials["strategy"] == "none")]
+    if none.empty:
+        return pd.Series(dtype=float)
+    most_seeded = none.groupby(keys, sort=False)["seed"].nunique().idxmax()
+    chosen = none[(none[keys] == pd.Series(most_seeded, index=keys)).all(axis=1)]
+    return chosen.groupby("seed")["flops"].median()

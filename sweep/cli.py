@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", help="where to write (default: <first sweep>/analysis)")
     analyze.add_argument("--tolerance", type=float, default=0.005,
                          help="'reaches the baseline's accuracy' within this (default 0.005)")
+    analyze.add_argument("--target", type=float,
+                         help="also tabulate compute to reach this test accuracy, across seeds")
 
     trial = commands.add_parser("trial", help="run one trial in-process (no Ray), print its table")
     _add_trial_options(trial)
@@ -125,9 +127,11 @@ def _analyze(args: argparse.Namespace) -> None:
 
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance}")
+    if args.target is not None and not 0 < args.target <= 1:
+        raise ConfigError(f"--target must be in (0, 1], got {args.target}")
     first = args.paths[0]
     default = storage.join(first, "analysis") if not storage.is_uri(first) else "analysis"
-    print(analyze(args.paths, args.out or default, args.tolerance))
+    print(analyze(args.paths, args.out or default, args.tolerance, args.target))
 
 
 def _presets() -> None:

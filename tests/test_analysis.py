@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import flops_to_reach, headlines, load_results, savings_table
+from analysis.savings import target_table
 from sweep.errors import UserError
 from sweep.schema import RESULT_SCHEMA
 
@@ -103,3 +104,25 @@ def test_load_results_with_nothing_there_is_a_user_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no results in"):
         load_results(str(tmp_path / "empty"))
+
+
+def test_target_table_across_seeds_with_same_seed_savings():
+    # Two seeds of ordinary training and of one pretraining configuration; compute to 0.8:
+    # baseline 200 (seed 0) and 100 (seed 1); pretraining 50+10 and 40+10 (selection included).
+    rows = []
+    for seed, (base, pre) in enumerate([(200, 50), (100, 40)]):
+        rows += [record(f"b{seed}", i, f, a, seed=seed, model="cnn", width=6, lr=1e-3,
+                        batch_size=64, augment=False, pretrain_epochs=0)
+                 for i, (f, a) in enumerate([(0, 0.1), (base, 0.8)])]
+        rows += [record(f"p{seed}", i, f, a, strategy="random", seed=seed, subset_size=50,
+                        overdetermination_ratio=2.0, pretrain_epochs=3, model="cnn", width=6,
+                        lr=1e-3, batch_size=64, augment=False) | {"selection_flops": 10}
+                 for i, (f, a) in enumerate([(0, 0.1), (pre, 0.8)])]
+    table = target_table(pd.DataFrame(rows), 0.8).set_index("strategy")
+    assert table.loc["random", "median_gflops"] == pytest.approx(55e-9)
+    assert (table.loc["random", "min_gflops"], table.loc["random", "max_gflops"]) == \
+        pytest.approx((50e-9, 60e-9))
+    same_seed = table.loc["random", "median_savings_same_seed"]
+    assert same_seed == pytest.approx((200 / 60 + 100 / 50) / 2)
+    assert table.loc["none", "median_savings_same_seed"] == 1.0
+    assert (table.loc["random", "seeds"], table.loc["random", "reached"]) == (2, 2)
