@@ -146,5 +146,9 @@ def _target_section(reach: pd.DataFrame, target: float) -> list[str]:
         how = describe({**r.to_dict(), "subset_fraction": None})
         lines.append(f"| {how} | {r['seeds']} ({r['reached']}) | {r['median_gflops']:.3g} | "
                      f"{r['min_gflops']:.3g}-{r['max_gflops']:.3g} | "
-                     f"{r['median_savings_same_seed']:.2f}x |")
+                     f"{_ratio(r['median_savings_same_seed'])} |")
     return lines + [""]
+
+
+def _ratio(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}x"  # NaN: no shared seed reached it

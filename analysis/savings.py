@@ -134,7 +134,7 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
 
 
 CONFIG_KEYS = ["dataset", "strategy", "subset_size", "overdetermination_ratio", "pretrain_epochs",
-               "model", "width", "lr", "batch_size", "augment"]
+               "finetune_epochs", "model", "width", "lr", "batch_size", "augment"]
 
 
 def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
@@ -143,7 +143,8 @@ def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
     One row per configuration (everything but the seed): seeds run, seeds that reached the
     target, median / min / max compute to reach it (GFLOPs; inf when not reached), and the
     median over shared seeds of (ordinary training's compute / this configuration's compute),
-    ordinary training being the `none` configuration of the same dataset (the most-seeded one).
+    ordinary training being the `none` configuration of the same dataset whose seeds reach the
+    target most often (then: the most seeds).
     """
     per_trial = []
     for _, rows in df.groupby(["sweep", "trial_id"], sort=True):
@@ -161,9 +162,9 @@ def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
         baseline = _baseline_by_seed(trials, group["dataset"].iloc[0], keys)
         by_seed = group.groupby("seed")["flops"].median()
         shared = by_seed.index.intersection(baseline.index)
-        ratios = (baseline[shared] / by_seed[shared]).replace([np.inf, -np.inf], np.nan).dropna()
-        out.append({**dict(zip(keys, config, strict=True)), "seeds": group["seed"].nunique(),
-                    "reached": int(np.isfinite(group["flops"]).sum()),
+        ratios = (baseline[shared] / by_seed[shared]).replace([np.inf, -np.inf, 0], np.nan).dropna()
+        out.append({**dict(zip(keys, config, strict=True)), "seeds": len(by_seed),
+                    "reached": int(np.isfinite(by_seed).sum()),
                     "median_gflops": group["flops"].median() / 1e9,
                     "min_gflops": group["flops"].min() / 1e9,
                     "max_gflops": group["flops"].max() / 1e9,
@@ -176,6 +177,8 @@ def _baseline_by_seed(trials: pd.DataFrame, dataset: str, keys: list[str]) -> pd
     none = trials[(trials["dataset"] == dataset) & (trials["strategy"] == "none")]
     if none.empty:
         return pd.Series(dtype=float)
-    most_seeded = none.groupby(keys, sort=False)["seed"].nunique().idxmax()
-    chosen = none[(none[keys] == pd.Series(most_seeded, index=keys)).all(axis=1)]
+    score = none.groupby(keys, sort=False).agg(
+        reached=("flops", lambda f: int(np.isfinite(f).sum())), seeds=("seed", "nunique"))
+    best = score.sort_values(["reached", "seeds"], ascending=False, kind="stable").index[0]
+    chosen = none[(none[keys] == pd.Series(best, index=keys)).all(axis=1)]
     return chosen.groupby("seed")["flops"].median()

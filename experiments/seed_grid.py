@@ -32,6 +32,11 @@ GRIDS = {
          {"strategy": "random", "overdetermination_ratio": 2.0, "pretrain_epochs": 20}],
         [0, 1, 2],
     ),
+    "grid_fashion_long": (  # ordinary training beyond the paper_fashion sweep's 4 epochs
+        {"dataset": "fashion_mnist", "width": 8, "finetune_epochs": 10, "eval_every": 10000},
+        [{"strategy": "none"}],
+        [0, 1],
+    ),
     "grid_blog_fashion": (
         {"dataset": "fashion_mnist", "width": 8, "finetune_epochs": 4, "target_accuracy": 0.85,
          "eval_every": 3000},

@@ -112,11 +112,12 @@ def test_target_table_across_seeds_with_same_seed_savings():
     rows = []
     for seed, (base, pre) in enumerate([(200, 50), (100, 40)]):
         rows += [record(f"b{seed}", i, f, a, seed=seed, model="cnn", width=6, lr=1e-3,
-                        batch_size=64, augment=False, pretrain_epochs=0)
+                        batch_size=64, augment=False, pretrain_epochs=0, finetune_epochs=5)
                  for i, (f, a) in enumerate([(0, 0.1), (base, 0.8)])]
         rows += [record(f"p{seed}", i, f, a, strategy="random", seed=seed, subset_size=50,
                         overdetermination_ratio=2.0, pretrain_epochs=3, model="cnn", width=6,
-                        lr=1e-3, batch_size=64, augment=False) | {"selection_flops": 10}
+                        lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)
+                 | {"selection_flops": 10}
                  for i, (f, a) in enumerate([(0, 0.1), (pre, 0.8)])]
     table = target_table(pd.DataFrame(rows), 0.8).set_index("strategy")
     assert table.loc["random", "median_gflops"] == pytest.approx(55e-9)
@@ -126,3 +127,25 @@ def test_target_table_across_seeds_with_same_seed_savings():
     assert same_seed == pytest.approx((200 / 60 + 100 / 50) / 2)
     assert table.loc["none", "median_savings_same_seed"] == 1.0
     assert (table.loc["random", "seeds"], table.loc["random", "reached"]) == (2, 2)
+
+
+def test_target_table_compares_with_the_baseline_that_reaches_the_target():
+    # Short ordinary training (3 seeds) never gets to 0.8; long ordinary training (2 seeds) does:
+    # savings are measured against the long one.
+    common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, pretrain_epochs=0)
+    rows = []
+    for seed in range(3):
+        rows += [record(f"short{seed}", i, f, a, seed=seed, finetune_epochs=2, **common)
+                 for i, (f, a) in enumerate([(0, 0.1), (50, 0.7)])]
+    for seed in range(2):
+        rows += [record(f"long{seed}", i, f, a, seed=seed, finetune_epochs=9, **common)
+                 for i, (f, a) in enumerate([(0, 0.1), (100, 0.7), (300, 0.9)])]
+        rows += [record(f"pre{seed}", i, f, a, strategy="random", seed=seed, subset_size=9,
+                        overdetermination_ratio=1.0, finetune_epochs=9,
+                        **(common | {"pretrain_epochs": 2}))
+                 for i, (f, a) in enumerate([(0, 0.1), (100, 0.9)])]
+    table = target_table(pd.DataFrame(rows), 0.8)
+    pre = table[table["strategy"] == "random"].iloc[0]
+    assert pre["median_savings_same_seed"] == pytest.approx(200 / (100 * 0.7 / 0.8))
+    short = table[(table["strategy"] == "none") & (table["finetune_epochs"] == 2)].iloc[0]
+    assert short["reached"] == 0 and short["median_gflops"] == float("inf")
