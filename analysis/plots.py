@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -57,6 +58,7 @@ def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
                    label="ordinary training, best")
     ax.axvline(1.0, color="0.5", ls=":", lw=1, label="Q = 1")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded minor labels
     return _finish(fig, ax, path, "overdetermination ratio Q = K·M/P of the small set (log)",
                    "test accuracy after pretraining", f"{dataset}: how large must Q be?")
 
