@@ -2,8 +2,8 @@
 
 The driver's `ResultLogCallback` adds every reported evaluation to its trial's rows (keyed by the
 evaluation's index, so a retried or resumed trial never duplicates a row) and rewrites that
-trial's file atomically, at once: a row the driver has seen is on disk before Tune records the
-checkpoint that comes with it, so a crash at any moment leaves no gap either.
+trial's file atomically, at once. A restarted trial resumes from a saved state no later than the
+last row this log holds (`last_logged_evaluation`), so a crash at any moment leaves no gap.
 `pandas.read_parquet('<storage>/<name>/results')` reads the whole log.
 """
 
@@ -36,7 +36,13 @@ class ResultLog:
 
     def add(self, row: dict[str, Any], tune_results: Path | None = None) -> None:
         rows = self._trial_rows(row["dataset"], row["trial_id"], tune_results)
-        rows[int(row["evaluation"])] = {c: row.get(c) for c in LOG_COLUMNS}
+        evaluation = int(row["evaluation"])
+        rows[evaluation] = {c: row.get(c) for c in LOG_COLUMNS}
+        if row["status"] != "running":
+            # A trial's last row: rows beyond it came from an earlier attempt that went further
+            # (a redone trial may stop sooner: float results can differ between processes).
+            for later in [k for k in rows if k > evaluation]:
+                del rows[later]
 
     def flush(self, dataset: str, trial_id: str) -> None:
         rows = self._trial_rows(dataset, trial_id)

@@ -149,3 +149,23 @@ def test_target_table_compares_with_the_baseline_that_reaches_the_target():
     assert pre["median_savings_same_seed"] == pytest.approx(200 / (100 * 0.7 / 0.8))
     short = table[(table["strategy"] == "none") & (table["finetune_epochs"] == 2)].iloc[0]
     assert short["reached"] == 0 and short["median_gflops"] == float("inf")
+
+
+def test_result_log_keeps_one_row_per_evaluation_and_ends_at_the_final_row(tmp_path):
+    from sweep.results_log import ResultLog, last_logged_evaluation
+
+    log = ResultLog(str(tmp_path))
+    first_attempt = [record("t", i, 10 * i, 0.1 * i) for i in range(6)]  # got to evaluation 5
+    for row in first_attempt:
+        log.add(row)
+    log.flush("digits", "t")
+    assert last_logged_evaluation(str(tmp_path), "digits", "t") == 5
+    again = ResultLog(str(tmp_path))  # a resumed driver: reads the file back
+    for i in range(2, 5):  # redone from evaluation 2; this attempt ends at evaluation 4
+        status = "finished" if i == 4 else "running"
+        again.add(record("t", i, 10 * i, 0.11 * i) | {"status": status})
+    again.flush("digits", "t")
+    df = load_results(str(tmp_path))
+    assert df["evaluation"].tolist() == [0, 1, 2, 3, 4]
+    assert df["test_accuracy"].tolist() == pytest.approx([0, 0.1, 0.22, 0.33, 0.44])
+    assert df["status"].iloc[-1] == "finished"
