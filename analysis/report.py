@@ -22,8 +22,9 @@ from analysis.savings import (
 from sweep.errors import UserError
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
-                    "overdetermination_ratio", "pretrain_epochs", "model", "width", "params", "lr",
-                    "batch_size", "seed", "augment", "train_flops", "test_accuracy", "status"]
+                    "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
+                    "width", "params", "lr", "batch_size", "seed", "augment", "train_flops",
+                    "test_accuracy", "status"]
 
 
 def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:

@@ -107,7 +107,9 @@ def describe(config: dict[str, Any]) -> str:
     """A configuration in the paper's words."""
     strategy = config["strategy"]
     if strategy == "none":
-        return "ordinary training"
+        epochs = config.get("finetune_epochs")
+        return "ordinary training" + ("" if epochs is None or epochs != epochs
+                                      else f" for {int(epochs)} epochs")
     fraction = config.get("subset_fraction")
     share = "" if fraction is None or fraction != fraction else f"{fraction:.1%}, "
     size = ("one average image per class" if strategy == "class_mean" else

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The runs behind docs/results.md: four sweeps, then one analysis each. About 25 minutes on a
-# 2-core CPU. Usage: bash experiments/run_all.sh [storage folder, default results/docs]
+# The runs behind docs/results.md: four sweeps and four fixed seed grids, then one analysis per
+# experiment (sweep and grid pooled). About 40 minutes on a 2-core CPU.
+# Usage: bash experiments/run_all.sh [storage folder, default results/docs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 storage=${1:-results/docs}
 for name in paper_digits blog_digits blog_fashion paper_fashion; do
-    if [ ! -f "$storage/$name/state.json" ]; then
-        if [ -d "$storage/$name" ]; then
-            .venv/bin/sweep resume "$storage/$name" --num-cpus 2
-        else
-            .venv/bin/sweep run --config "experiments/$name.yaml" --name "$name" \
-                --storage "$storage" --num-cpus 2 --seed 0
-        fi
+    if [ -f "$storage/$name/state.json" ]; then continue; fi
+    if [ -d "$storage/$name" ]; then
+        .venv/bin/sweep resume "$storage/$name" --num-cpus 2
+    else
+        .venv/bin/sweep run --config "experiments/$name.yaml" --name "$name" \
+            --storage "$storage" --num-cpus 2 --seed 0
     fi
-    .venv/bin/sweep analyze "$storage/$name" --out "docs/results/$name"
 done
+for grid in grid_blog_digits grid_paper_digits grid_blog_fashion grid_fashion_long; do
+    [ -d "$storage/$grid" ] || .venv/bin/python experiments/seed_grid.py "$grid" --storage "$storage"
+done
+analyze() { .venv/bin/sweep analyze "$@"; }
+analyze "$storage/paper_digits" "$storage/grid_paper_digits" --out docs/results/paper_digits --target 0.95
+analyze "$storage/blog_digits" "$storage/grid_blog_digits" --out docs/results/blog_digits --target 0.90
+analyze "$storage/blog_fashion" "$storage/grid_blog_fashion" --out docs/results/blog_fashion --target 0.85
+analyze "$storage/paper_fashion" "$storage/grid_fashion_long" --out docs/results/paper_fashion --target 0.88
