@@ -45,9 +45,9 @@ def _parquet_files(location: str) -> list[str]:
         return [location]
     if info.type == pafs.FileType.NotFound:
         raise UserError(f"{location}: no such file or folder")
-    results = storage.join(location, "results")
-    if fs.get_file_info(storage.filesystem(results)[1]).type == pafs.FileType.Directory:
-        location, path = results, storage.filesystem(results)[1]
+    results_path = f"{path.rstrip('/')}/results"  # a sweep folder: read its results/
+    if fs.get_file_info(results_path).type == pafs.FileType.Directory:
+        location, path = storage.join(location, "results"), results_path
     found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
     names = sorted(f.path for f in found if f.type == pafs.FileType.File
                    and f.base_name.endswith(".parquet") and not f.base_name.startswith((".", "_")))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainables.config import TrialConfig
+from trainables.config import ConfigError, TrialConfig
+from trainables.subsets import size_from_ratio
 
 
 def build_model(config: TrialConfig, input_shape: tuple[int, int, int] | None = None,
@@ -44,9 +45,6 @@ TRAIN_SIZES = {"digits": 1437, "mnist": 60_000, "fashion_mnist": 60_000, "cifar1
 
 def check_ratio_fits(config: TrialConfig, q: float) -> None:
     """Reject a Q whose subset K = ceil(Q*P/M) exceeds the whole training set for this model."""
-    from trainables.config import ConfigError
-    from trainables.subsets import size_from_ratio
-
     shape, classes = dataset_shape(config.dataset)
     params = count_params(build_model(config, shape, classes))
     n = TRAIN_SIZES[config.dataset]
