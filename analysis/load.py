@@ -1,18 +1,19 @@
-"""Parquet result logs into one pandas DataFrame, safe to call while a sweep is still writing."""
+"""Parquet result logs into one pandas DataFrame, safe to call while a sweep is still writing;
+and the two selections of its rows that everything else uses (`final_rows`, `is_baseline`)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from sweep.errors import UserError
-from sweep.schema import RESULT_SCHEMA
-from trainables import storage
+from common import storage
+from common.errors import UserError, warn
+from common.records import arrow_schema
 
 
 def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
@@ -28,9 +29,10 @@ def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
             fs, path = storage.filesystem(file)
             try:
                 table = pq.read_table(path, filesystem=fs)
-                tables.append(table.select(RESULT_SCHEMA.names).cast(RESULT_SCHEMA))
+                schema = arrow_schema()
+                tables.append(table.select(schema.names).cast(schema))
             except (OSError, pa.ArrowException, KeyError) as e:
-                warnings.warn(f"skipped unreadable result file {file} ({e})", stacklevel=2)
+                warn(f"skipped unreadable result file {file} ({e})")
     if not tables:
         raise UserError(f"no results in {', '.join(locations)}")
     df = pa.concat_tables(tables).to_pandas()
@@ -53,3 +55,20 @@ def _parquet_files(location: str) -> list[str]:
                    and f.base_name.endswith(".parquet") and not f.base_name.startswith((".", "_")))
     prefix = location[: len(location) - len(path)] if storage.is_uri(location) else ""
     return [prefix + name for name in names]
+
+
+def final_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The last evaluation of each trial (what it reached when it ended)."""
+    keys = [k for k in ("sweep", "trial_id") if k in df.columns]
+    return df.sort_values("evaluation").groupby(keys, sort=False).tail(1)
+
+
+def is_baseline(df: pd.DataFrame) -> pd.Series:
+    """Rows of ordinary training (strategy `none`), the baseline every saving is measured
+    against."""
+    return df["strategy"] == "none"
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write one output file whole (temporary name, then rename; one PUT on object stores)."""
+    storage.write_bytes_atomic(storage.normalise(str(path)), data)

@@ -7,11 +7,13 @@ points no other point dominates; exact duplicates do not dominate each other, so
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from analysis.load import final_rows
+from common.errors import warn
 
 
 def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -37,12 +39,6 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return mask
 
 
-def final_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The last evaluation of each trial (what it reached when it ended)."""
-    keys = [k for k in ("sweep", "trial_id") if k in df.columns]
-    return df.sort_values("evaluation").groupby(keys, sort=False).tail(1)
-
-
 def pareto_front(df: pd.DataFrame, x: str = "train_flops", y: str = "test_accuracy",
                  by: str | Sequence[str] | None = "dataset", points: str = "final") -> pd.DataFrame:
     """The non-dominated rows (less `x`, more `y`) per group of `by`, sorted by group and `x`.
@@ -56,8 +52,7 @@ def pareto_front(df: pd.DataFrame, x: str = "train_flops", y: str = "test_accura
     candidates = final_rows(df) if points == "final" else df
     bad = candidates[x].isna() | candidates[y].isna()
     if bad.any():
-        warnings.warn(f"pareto_front: dropped {int(bad.sum())} row(s) with NaN {x} or {y}",
-                      stacklevel=2)
+        warn(f"pareto_front: dropped {int(bad.sum())} row(s) with NaN {x} or {y}")
         candidates = candidates[~bad]
     groups = [] if by is None else [by] if isinstance(by, str) else list(by)
     parts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.pareto import final_rows, pareto_front  # noqa: E402
+from analysis.load import final_rows, is_baseline, write_atomic  # noqa: E402
+from analysis.pareto import pareto_front  # noqa: E402
 
 COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
           "class_mean": "tab:red", "kmeans": "tab:purple"}
@@ -34,9 +36,9 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
     for strategy, rows in finals.groupby("strategy"):
         ax.scatter(rows["train_flops"], rows["test_accuracy"], s=28, zorder=3,
                    color=COLORS.get(strategy, "gray"), label=f"{strategy} (final)")
-    _step(ax, pareto_front(data[data["strategy"] != "none"], by=None, points="all"),
+    _step(ax, pareto_front(data[~is_baseline(data)], by=None, points="all"),
           color="tab:orange", lw=2.2, label="frontier: pretraining")
-    _step(ax, pareto_front(data[data["strategy"] == "none"], by=None, points="all"),
+    _step(ax, pareto_front(data[is_baseline(data)], by=None, points="all"),
           color="black", lw=1.6, ls="--", label="frontier: ordinary training")
     ax.set_xscale("log")
     return _finish(fig, ax, path, "training FLOPs (log scale)", "test accuracy",
@@ -47,12 +49,12 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
 def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
     """Test accuracy at the end of pretraining versus the small set's overdetermination ratio Q."""
     data = df[(df["dataset"] == dataset) & (df["phase"] == "pretrain")]
-    ends = data.sort_values("evaluation").groupby(["sweep", "trial_id"]).tail(1)
+    ends = final_rows(data)  # each trial's last evaluation of pretraining
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for strategy, rows in ends.groupby("strategy"):
         ax.scatter(rows["overdetermination_ratio"], rows["test_accuracy"], s=30,
                    color=COLORS.get(strategy, "gray"), label=strategy)
-    baseline = df[(df["dataset"] == dataset) & (df["strategy"] == "none")]
+    baseline = df[(df["dataset"] == dataset) & is_baseline(df)]
     if not baseline.empty:
         ax.axhline(baseline["test_accuracy"].max(), color="black", ls="--", lw=1,
                    label="ordinary training, best")
@@ -86,8 +88,8 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str,
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc=legend_loc)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
+    write_atomic(path, png.getvalue())
     return path

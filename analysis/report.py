@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.load import load_results
-from analysis.pareto import final_rows, hypervolume, pareto_front
+from analysis.load import final_rows, is_baseline, load_results, write_atomic
+from analysis.pareto import hypervolume, pareto_front
 from analysis.plots import frontier_figure, q_figure, savings_figure
 from analysis.savings import (
     DEFAULT_TOLERANCE,
-    describe,
     headlines,
     savings_table,
     target_table,
 )
-from sweep.errors import UserError
+from common.describe import describe_config
+from common.errors import UserError
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
                     "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
@@ -35,8 +34,8 @@ def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
     for dataset, group in df[df["train_flops"] > 0].groupby("dataset", sort=True):
         x_ref = math.log10(group["train_flops"].max())
         row = {"dataset": dataset, "reference_log10_flops": x_ref, "reference_accuracy": 0.0}
-        for label, part in (("pretraining", group[group["strategy"] != "none"]),
-                            ("ordinary", group[group["strategy"] == "none"])):
+        for label, part in (("pretraining", group[~is_baseline(group)]),
+                            ("ordinary", group[is_baseline(group)])):
             row[f"hypervolume_{label}"] = hypervolume(
                 np.log10(part["train_flops"].to_numpy(dtype=float)),
                 part["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
@@ -56,10 +55,10 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     except OSError as e:
         raise UserError(f"--out {out}: cannot create ({e.strerror})") from None
     frontier = pareto_front(df, points="final")[FRONTIER_COLUMNS]
-    _atomic(out / "frontier.parquet", lambda p: frontier.to_parquet(p, index=False))
-    _atomic(out / "frontier.csv", lambda p: frontier.to_csv(p, index=False))
+    write_atomic(out / "frontier.parquet", frontier.to_parquet(index=False))
+    write_atomic(out / "frontier.csv", frontier.to_csv(index=False).encode())
     savings = savings_table(df)
-    _atomic(out / "savings.csv", lambda p: savings.to_csv(p, index=False))
+    write_atomic(out / "savings.csv", savings.to_csv(index=False).encode())
     volumes = frontier_hypervolumes(df)
     found = headlines(df, tolerance)
     figures = {}
@@ -73,16 +72,10 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     reach = None
     if target is not None:
         reach = target_table(df, target)
-        _atomic(out / "target.csv", lambda p: reach.to_csv(p, index=False))
+        write_atomic(out / "target.csv", reach.to_csv(index=False).encode())
     report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach)
-    _atomic(out / "report.md", lambda p: Path(p).write_text(report))
+    write_atomic(out / "report.md", report.encode())
     return _summary(df, found, out, tolerance)
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
@@ -90,8 +83,8 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
     lines = [f"{'dataset':14} {'trials':>6} {'baseline best':>13} {'pretrain best':>13}  headline"]
     by_dataset = {h.dataset: h for h in found}
     for dataset, rows in finals.groupby("dataset", sort=True):
-        base = rows[rows["strategy"] == "none"]["test_accuracy"]
-        pre = rows[rows["strategy"] != "none"]["test_accuracy"]
+        base = rows[is_baseline(rows)]["test_accuracy"]
+        pre = rows[~is_baseline(rows)]["test_accuracy"]
         headline = by_dataset.get(dataset)
         saving = "-" if headline is None else (
             "not reached" if not np.isfinite(headline.pretrain_flops)
@@ -127,7 +120,7 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
                   "accuracy):", "", "| configuration | lr | batch | width | test accuracy | "
                   "training GFLOPs | trial |", "|---|---|---|---|---|---|---|"]
         for _, r in frontier[frontier["dataset"] == dataset].iterrows():
-            lines.append(f"| {describe(r.to_dict())} | {r['lr']:g} | {r['batch_size']} | "
+            lines.append(f"| {describe_config(r.to_dict())} | {r['lr']:g} | {r['batch_size']} | "
                          f"{r['width']} | {r['test_accuracy']:.4f} | "
                          f"{r['train_flops'] / 1e9:.3f} | {r['trial_id']} |")
         lines.append("")
@@ -144,7 +137,7 @@ def _target_section(reach: pd.DataFrame, target: float) -> list[str]:
              "ran):", "", "| configuration | seeds (reached) | median GFLOPs | min-max GFLOPs | "
              "savings, same seed |", "|---|---|---|---|---|"]
     for _, r in reach.iterrows():
-        how = describe({**r.to_dict(), "subset_fraction": None})
+        how = describe_config({**r.to_dict(), "subset_fraction": None})
         lines.append(f"| {how} | {r['seeds']} ({r['reached']}) | {r['median_gflops']:.3g} | "
                      f"{r['min_gflops']:.3g}-{r['max_gflops']:.3g} | "
                      f"{_ratio(r['median_savings_same_seed'])} |")

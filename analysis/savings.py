@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.load import final_rows, is_baseline
+from common.describe import describe_config
+
 DEFAULT_TOLERANCE = 0.005  # "reaches the baseline's accuracy" = within half a percentage point
 
 
@@ -36,7 +39,7 @@ def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> fl
 
 def _split(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ordinary-training rows and pretraining rows."""
-    baseline = group["strategy"] == "none"
+    baseline = is_baseline(group)
     return group[baseline], group[~baseline]
 
 
@@ -94,27 +97,13 @@ class Headline:
         if not np.isfinite(self.pretrain_flops):
             return f"{self.dataset}: no pretraining configuration reaches {reach}"
         c = self.config
-        how = describe(c)
+        how = describe_config(c)
         if self.savings >= 1:
             return (f"{self.dataset}: {how} reaches {reach} with {self.savings:.2f}x fewer FLOPs "
                     f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")
         return (f"{self.dataset}: the best pretraining configuration ({how}) needs "
                 f"{1 / self.savings:.2f}x more FLOPs than ordinary training to reach {reach} "
                 f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")
-
-
-def describe(config: dict[str, Any]) -> str:
-    """A configuration in the paper's words."""
-    strategy = config["strategy"]
-    if strategy == "none":
-        epochs = config.get("finetune_epochs")
-        return "ordinary training" + ("" if epochs is None or epochs != epochs
-                                      else f" for {int(epochs)} epochs")
-    fraction = config.get("subset_fraction")
-    share = "" if fraction is None or fraction != fraction else f"{fraction:.1%}, "
-    size = ("one average image per class" if strategy == "class_mean" else
-            f"K={int(config['subset_size'])} ({share}Q={config['overdetermination_ratio']:.3g})")
-    return f"{strategy} pretraining on {size} for {int(config['pretrain_epochs'])} epochs"
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
@@ -127,9 +116,9 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         target = best - tolerance
         base_flops, _ = _best_to_reach(baseline, target)
         pre_flops, trial = _best_to_reach(pretrained, target)
-        config = {} if trial is None else pretrained[
+        config = {} if trial is None else final_rows(pretrained[
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
-        ].sort_values("evaluation").iloc[-1].to_dict()
+        ]).iloc[0].to_dict()
         savings = base_flops / pre_flops if np.isfinite(pre_flops) else 0.0
         out.append(Headline(dataset, best, target, base_flops, pre_flops, savings, config))
     return out
@@ -176,7 +165,7 @@ def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
 
 
 def _baseline_by_seed(trials: pd.DataFrame, dataset: str, keys: list[str]) -> pd.Series:
-    none = trials[(trials["dataset"] == dataset) & (trials["strategy"] == "none")]
+    none = trials[(trials["dataset"] == dataset) & is_baseline(trials)]
     if none.empty:
         return pd.Series(dtype=float)
     score = none.groupby(keys, sort=False).agg(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from common import storage as storage_paths
+from common.layout import SweepLayout
 from sweep.results_log import ResultLog
 from trainables import TrialConfig, TrialRunner
-from trainables import storage as storage_paths
 
 # name: (settings shared by all, configurations, seeds)
 GRIDS = {
@@ -48,15 +49,14 @@ GRIDS = {
 
 def run_grid(name: str, storage: str) -> None:
     shared, configs, seeds = GRIDS[name]
-    results = storage_paths.join(storage_paths.normalise(storage), name, "results")
+    results = SweepLayout(storage_paths.join(storage_paths.normalise(storage), name)).results
     storage_paths.make_dirs(results)
     log = ResultLog(results)
     for i, settings in enumerate(configs):
         for seed in seeds:
             config = TrialConfig.from_dict({**shared, **settings, "seed": seed})
-            runner = TrialRunner(config)
             trial_id = f"c{i}s{seed}"
-            runner.labels = {"sweep": name, "trial_id": trial_id}
+            runner = TrialRunner(config, labels={"sweep": name, "trial_id": trial_id})
             start = time.perf_counter()
             for record in runner.run():
                 log.add(record)

@@ -6,8 +6,8 @@ from importlib import resources
 
 import yaml
 
+from common.errors import ConfigError
 from search_spaces.spec import SweepSpec, parse_spec
-from trainables.config import ConfigError
 
 
 def preset_names() -> list[str]:

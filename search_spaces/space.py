@@ -5,7 +5,9 @@
     if it pretrains at all, choose the pretraining epochs;
     choose the nuisance values (width, lr, batch size, ...) that are searched.
 
-Returns the fixed settings as constants; Ray Tune merges them with the suggested values.
+Returns the fixed settings as constants; Ray Tune merges them with the suggested values. Of the
+suggested values, `SEARCH_ONLY` ones are choices of the search (how to size the small set), not
+trial settings: the trainable leaves them out of the trial's config.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from typing import Any
 from search_spaces.spec import NUISANCE, SIZE_BY, Domain, Range, SweepSpec
 from trainables.config import SIZED_STRATEGIES
 
+# Suggested values that choose how the search goes on rather than set a trial (`size_by` picks
+# which of subset_fraction and overdetermination_ratio is suggested).
+SEARCH_ONLY = ("size_by",)
 
-def define_space(trial: Any, spec: SweepSpec, dataset: str, sweep: str) -> dict[str, Any]:
-    """Optuna define-by-run function for one dataset's study (bind the last three with partial)."""
+
+def define_space(trial: Any, spec: SweepSpec, dataset: str) -> dict[str, Any]:
+    """Optuna define-by-run function for one dataset's study (bind the last two with partial)."""
     search = spec.search
     strategy = trial.suggest_categorical("strategy", list(spec.strategies))
     if strategy in SIZED_STRATEGIES:
@@ -31,7 +37,7 @@ def define_space(trial: Any, spec: SweepSpec, dataset: str, sweep: str) -> dict[
     for key in NUISANCE:
         if key in search:
             _suggest(trial, key, search[key])
-    return {**spec.fixed, "dataset": dataset, "sweep": sweep}
+    return {**spec.fixed, "dataset": dataset}
 
 
 def _suggest(trial: Any, name: str, domain: Domain) -> Any:
@@ -40,6 +46,11 @@ def _suggest(trial: Any, name: str, domain: Domain) -> Any:
             return trial.suggest_int(name, int(domain.low), int(domain.high), log=domain.log)
         return trial.suggest_float(name, domain.low, domain.high, log=domain.log)
     return trial.suggest_categorical(name, list(domain))
+
+
+def trial_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A sampled configuration's trial settings: everything but the `SEARCH_ONLY` choices."""
+    return {k: v for k, v in config.items() if k not in SEARCH_ONLY}
 
 
 def baseline_points(spec: SweepSpec) -> list[dict[str, Any]]:

@@ -28,15 +28,9 @@ from typing import Any
 
 import yaml
 
-from trainables.config import (
-    DATASETS,
-    SIZED_STRATEGIES,
-    STRATEGIES,
-    ConfigError,
-    TrialConfig,
-    check_choice,
-)
-from trainables.models import check_ratio_fits
+from common.errors import ConfigError
+from trainables.config import DATASETS, SIZED_STRATEGIES, STRATEGIES, TrialConfig, check_choice
+from trainables.sizing import check_ratio_fits
 
 # Swept values, by role (the tuning playbook's words): scientific ones are what a study is about,
 # nuisance ones are tuned so that the comparison is fair.
@@ -48,8 +42,9 @@ SIZE_BY = ("fraction", "ratio")
 SAMPLERS = ("tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "seed"}
-# Trial settings that belong to the sweep, not to a preset's fixed values.
-SWEEP_OWNED = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
+# Trial settings a sweep sets for each trial (the study's dataset, the sampled small set), which a
+# sweep file cannot fix.
+NOT_FIXABLE = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
 TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "fixed", "search",
              "baselines"}
 
@@ -109,7 +104,7 @@ class SweepSpec:
         check_choice("sampler", self.sampler, SAMPLERS)
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         for key in self.fixed:
-            if key in SWEEP_OWNED:
+            if key in NOT_FIXABLE:
                 raise ConfigError(f"fixed: {key!r} is set by the sweep, not fixed")
             if key in self.search:
                 raise ConfigError(f"{key!r} is both fixed and searched")

@@ -13,7 +13,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainables import ConfigError, TrialConfig
+from common.errors import UserError, format_warning_lines
+from search_spaces.spec import SAMPLERS, SCHEDULERS
+from sweep.settings import RayOptions, SweepSettings
+from trainables.config import TrialConfig
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(SweepSettings)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,17 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder or URI (s3://...) for sweeps (default: $SWEEP_STORAGE, "
                           "else ./results)")
     run.add_argument("--name", help="the sweep's name (default: preset and time)")
-    run.add_argument("--gpus-per-trial", type=float, default=0.0,
+    run.add_argument("--gpus-per-trial", type=float, default=DEFAULTS["gpus_per_trial"],
                      help="fraction of a GPU per trial (0.25: four trials share one GPU)")
-    run.add_argument("--cpus-per-trial", type=float, default=1.0)
+    run.add_argument("--cpus-per-trial", type=float, default=DEFAULTS["cpus_per_trial"])
     run.add_argument("--data-dir", help="folder of MNIST/CIFAR files (torchvision's layout)")
-    run.add_argument("--seed", type=int, default=0, help="the sampler's seed")
-    run.add_argument("--sampler", choices=["tpe", "nsga2"], help="override the preset's sampler")
-    run.add_argument("--scheduler", choices=["none", "asha"],
+    run.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="the sampler's seed")
+    run.add_argument("--sampler", choices=SAMPLERS, help="override the preset's sampler")
+    run.add_argument("--scheduler", choices=SCHEDULERS,
                      help="asha: stop weak trials early (on test accuracy)")
-    run.add_argument("--max-failures", type=int, default=2,
+    run.add_argument("--max-failures", type=int, default=DEFAULTS["max_failures"],
                      help="retries of a failed trial, each from its last checkpoint")
-    run.add_argument("--max-concurrent-trials", type=int)
+    run.add_argument("--max-concurrent-trials", type=int,
+                     default=DEFAULTS["max_concurrent_trials"])
     _add_ray_options(run)
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")
@@ -100,7 +106,7 @@ def _run(args: argparse.Namespace) -> None:
     import time
 
     from search_spaces import load_preset, load_spec_file
-    from sweep.launcher import SweepSettings, run_sweep
+    from sweep.launcher import run_sweep
 
     spec = load_spec_file(args.config) if args.config else load_preset(args.preset or "quick")
     fixed = {"data_dir": args.data_dir} if args.data_dir else {}
@@ -115,22 +121,21 @@ def _run(args: argparse.Namespace) -> None:
     run_sweep(spec, settings, _ray_options(args))
 
 
-def _ray_options(args: argparse.Namespace):
-    from sweep.launcher import RayOptions
-
+def _ray_options(args: argparse.Namespace) -> RayOptions:
     return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
 
 
 def _analyze(args: argparse.Namespace) -> None:
     from analysis.report import analyze
-    from trainables import storage
+    from common import storage
+    from common.layout import SweepLayout
 
     if not 0 <= args.tolerance < 1:
-        raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance}")
+        raise UserError(f"--tolerance must be in [0, 1), got {args.tolerance}")
     if args.target is not None and not 0 < args.target <= 1:
-        raise ConfigError(f"--target must be in (0, 1], got {args.target}")
+        raise UserError(f"--target must be in (0, 1], got {args.target}")
     first = args.paths[0]
-    default = storage.join(first, "analysis") if not storage.is_uri(first) else "analysis"
+    default = SweepLayout(first).analysis if not storage.is_uri(first) else "analysis"
     print(analyze(args.paths, args.out or default, args.tolerance, args.target))
 
 
@@ -145,6 +150,7 @@ def _presets() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    format_warning_lines()
     try:
         if args.command == "run":
             _run(args)
@@ -169,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = {k: v for k, v in vars(args).items() if k in names and v is not None}
             run_trial_command(settings)
         return 0
-    except ConfigError as e:
+    except UserError as e:
         print(f"sweep {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from sweep.errors import UserError
+from common.errors import UserError
 
 
 def check_cluster_config(path: str | Path) -> dict[str, Any]:

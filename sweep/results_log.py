@@ -1,10 +1,11 @@
-"""The Parquet result log: `<storage>/<name>/results/`, one file per trial, one row per evaluation.
+"""The Parquet result log: `<sweep>/results/`, one file per trial, one row per evaluation.
 
-The driver's `ResultLogCallback` adds every reported evaluation to its trial's rows (keyed by the
-evaluation's index, so a retried or resumed trial never duplicates a row) and rewrites that
-trial's file atomically, at once. A restarted trial resumes from a saved state no later than the
-last row this log holds (`last_logged_evaluation`), so a crash at any moment leaves no gap.
-`pandas.read_parquet('<storage>/<name>/results')` reads the whole log.
+`ResultLog` adds every reported evaluation to its trial's rows (keyed by the evaluation's index,
+so a retried or resumed trial never duplicates a row) and rewrites that trial's file atomically.
+A restarted trial resumes from a saved state no later than the last row this log holds
+(`last_logged_evaluation`), so a crash at any moment leaves no gap.
+`pandas.read_parquet('<sweep>/results')` reads the whole log. No Ray here: the Tune callback that
+feeds the log on the driver is in `sweep.callbacks`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ray.tune import Callback
 
-from sweep.schema import LOG_COLUMNS, RESULT_SCHEMA
-from trainables import storage
+from common import storage
+from common.errors import warn
+from common.layout import result_file_name, trial_of_result_file
+from common.records import Record, arrow_schema, log_row
 
 
 class ResultLog:
@@ -26,18 +28,18 @@ class ResultLog:
 
     def __init__(self, results_location: str) -> None:
         self.location = results_location
-        self._rows: dict[str, dict[int, dict[str, Any]]] = {}
+        self._rows: dict[str, dict[int, Record]] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks; the rows are on disk
         return {"location": self.location, "_rows": {}}
 
     def file_for(self, dataset: str, trial_id: str) -> str:
-        return storage.join(self.location, f"{dataset}-{trial_id}.parquet")
+        return storage.join(self.location, result_file_name(dataset, trial_id))
 
-    def add(self, row: dict[str, Any], tune_results: Path | None = None) -> None:
+    def add(self, row: Record, tune_results: Path | None = None) -> None:
         rows = self._trial_rows(row["dataset"], row["trial_id"], tune_results)
         evaluation = int(row["evaluation"])
-        rows[evaluation] = {c: row.get(c) for c in LOG_COLUMNS}
+        rows[evaluation] = log_row(row)
         if row["status"] != "running":
             # A trial's last row: rows beyond it came from an earlier attempt that went further
             # (a redone trial may stop sooner: float results can differ between processes).
@@ -46,26 +48,27 @@ class ResultLog:
 
     def flush(self, dataset: str, trial_id: str) -> None:
         rows = self._trial_rows(dataset, trial_id)
-        table = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=RESULT_SCHEMA)
-        storage.write_parquet_atomic(self.file_for(dataset, trial_id), table)
+        write_rows(self.file_for(dataset, trial_id), [rows[k] for k in sorted(rows)])
 
     def _trial_rows(self, dataset: str, trial_id: str,
-                    tune_results: Path | None = None) -> dict[int, dict[str, Any]]:
-        key = f"{dataset}-{trial_id}"
+                    tune_results: Path | None = None) -> dict[int, Record]:
+        key = result_file_name(dataset, trial_id)
         if key not in self._rows:
             # A resumed driver continues a trial's file rather than starting it again.
             self._rows[key] = {}
             location = self.file_for(dataset, trial_id)
             if storage.exists(location):
-                self._rows[key] = self._read_existing(location, tune_results)
+                existing = read_or_rebuild(location, tune_results)
+                self._rows[key] = {int(r["evaluation"]): r for r in existing}
         return self._rows[key]
 
-    def _read_existing(self, location: str, tune_results: Path | None) -> dict[int, dict]:
-        existing = read_or_rebuild(location, tune_results)
-        return {int(r["evaluation"]): r for r in existing}
+
+def write_rows(location: str, rows: list[Record]) -> None:
+    """One trial's rows as a Parquet file in the log's schema, written atomically."""
+    storage.write_parquet_atomic(location, pa.Table.from_pylist(rows, schema=arrow_schema()))
 
 
-def read_or_rebuild(location: str, tune_results: Path | None) -> list[dict[str, Any]]:
+def read_or_rebuild(location: str, tune_results: Path | None) -> list[Record]:
     """A trial's logged rows. An unreadable file is kept as `<file>.corrupt` for inspection and
     its rows are rebuilt from Tune's own record of the results it received (the trial's
     result.json on the driver), then written back, whole."""
@@ -73,54 +76,47 @@ def read_or_rebuild(location: str, tune_results: Path | None) -> list[dict[str, 
     try:
         return pq.read_table(path, filesystem=fs).to_pylist()
     except (OSError, pa.ArrowException) as e:
-        fs.move(path, f"{path}.corrupt")
-        rows = _rows_from_tune(tune_results)
-        table = pa.Table.from_pylist(sorted(rows, key=lambda r: r["evaluation"]),
-                                     schema=RESULT_SCHEMA)
-        storage.write_parquet_atomic(location, table)
-        print(f"warning: {location} is unreadable ({str(e).splitlines()[0]}); moved to "
-              f"{location}.corrupt, {len(rows)} rows rebuilt from {tune_results or 'nothing'}",
-              flush=True)
+        storage.move(location, f"{location}.corrupt")
+        rows = sorted(_rows_from_tune(tune_results), key=lambda r: r["evaluation"])
+        write_rows(location, rows)
+        warn(f"{location} is unreadable ({str(e).splitlines()[0]}); moved to {location}.corrupt, "
+             f"{len(rows)} rows rebuilt from {tune_results or 'nothing'}")
         return rows
+
+
+def logged_trials(results_location: str, dataset: str) -> dict[str, str]:
+    """The trials of `dataset` that have a log file: trial id -> the file's location."""
+    found = {}
+    for name in storage.list_names(results_location):
+        trial_id = trial_of_result_file(name, dataset)
+        if trial_id is not None:
+            found[trial_id] = storage.join(results_location, name)
+    return found
 
 
 def repair_unreadable(results_location: str, dataset: str, experiment: Path) -> None:
     """Before a resume: rebuild every unreadable log file of `dataset` from Tune's results."""
-    import pyarrow.fs as pafs
-
-    fs, folder = storage.filesystem(results_location)
-    prefix = f"{dataset}-"
-    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
-        if info.base_name.startswith(prefix) and info.base_name.endswith(".parquet"):
-            trial_id = info.base_name[len(prefix):-len(".parquet")]
-            trial_dirs = sorted(experiment.glob(f"*_{trial_id}_*"))
-            tune_results = trial_dirs[0] / "result.json" if trial_dirs else None
-            read_or_rebuild(storage.join(results_location, info.base_name), tune_results)
+    for trial_id, location in logged_trials(results_location, dataset).items():
+        trial_dirs = sorted(experiment.glob(f"*_{trial_id}_*"))
+        read_or_rebuild(location, trial_dirs[0] / "result.json" if trial_dirs else None)
 
 
 def set_aside_unknown_trials(results_location: str, dataset: str, known: set[str]) -> list[str]:
     """Move the log files of trials a restored sweep does not know (started after Tune's last
     snapshot before a crash; Tune will never continue them) to `<file>.abandoned`, kept for
     inspection but out of the log. Returns the trial ids set aside."""
-    import pyarrow.fs as pafs
-
-    fs, folder = storage.filesystem(results_location)
-    prefix = f"{dataset}-"
     abandoned = []
-    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
-        name = info.base_name
-        if name.startswith(prefix) and name.endswith(".parquet"):
-            trial_id = name[len(prefix):-len(".parquet")]
-            if trial_id not in known:
-                fs.move(info.path, f"{info.path}.abandoned")
-                abandoned.append(trial_id)
+    for trial_id, location in logged_trials(results_location, dataset).items():
+        if trial_id not in known:
+            storage.move(location, f"{location}.abandoned")
+            abandoned.append(trial_id)
     return abandoned
 
 
 def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -> int:
     """The highest evaluation of the trial in the log (-1 when it has none, or it is unreadable:
     then the trial starts again from the beginning and rewrites its rows)."""
-    location = ResultLog(results_location).file_for(dataset, trial_id)
+    location = storage.join(results_location, result_file_name(dataset, trial_id))
     if not storage.exists(location):
         return -1
     fs, path = storage.filesystem(location)
@@ -131,7 +127,7 @@ def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -
     return max(column.to_pylist(), default=-1)
 
 
-def _rows_from_tune(results_json: Path | None) -> list[dict[str, Any]]:
+def _rows_from_tune(results_json: Path | None) -> list[Record]:
     if results_json is None or not results_json.is_file():
         return []
     rows = []
@@ -141,30 +137,5 @@ def _rows_from_tune(results_json: Path | None) -> list[dict[str, Any]]:
         except json.JSONDecodeError:  # a line cut short by the crash
             continue
         if "evaluation" in result:
-            rows.append({c: result.get(c) for c in LOG_COLUMNS})
+            rows.append(log_row(result))
     return rows
-
-
-class ResultLogCallback(Callback):
-    """Writes each trial's evaluations to the log as Tune reports them (on the driver), and
-    drops a finished trial's saved states (they are only for resuming it)."""
-
-    def __init__(self, results_location: str, state_location: str | None = None) -> None:
-        self.log = ResultLog(results_location)
-        self.state_location = state_location
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self.state_location is not None:
-            fs, path = storage.filesystem(storage.join(self.state_location, trial.trial_id))
-            try:
-                fs.delete_dir(path)
-            except (FileNotFoundError, OSError):
-                pass
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
-        if "evaluation" not in result:  # Tune's own bookkeeping results carry no record
-            return
-        tune_results = Path(trial.local_path, "result.json") if trial.local_path else None
-        self.log.add({**result, "trial_id": trial.trial_id}, tune_results)
-        self.log.flush(result["dataset"], trial.trial_id)

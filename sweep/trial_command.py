@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from common.describe import describe_config
 from sweep.table import RowPrinter, fmt_float
-from trainables import TrialConfig, TrialRunner
-from trainables.models import check_ratio_fits
+from trainables.config import TrialConfig
+from trainables.sizing import check_ratio_fits
+from trainables.train import TrialRunner
 
 TRIAL_COLUMNS = [
     ("phase", 8, lambda r: r["phase"]),
@@ -38,12 +41,12 @@ def run_trial_command(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def describe(runner: TrialRunner) -> str:
+    """The trial as it will run: model, P, FLOPs per sample, the small set, device."""
     c, size = runner.config, runner.size
-    small = "ordinary training (no pretraining)"
-    if size is not None:
-        small = (f"pretrain {runner.pretrain_epochs} epochs on {c.strategy} small set of "
-                 f"K={size.subset_size} ({size.subset_fraction:.2%} of "
-                 f"{len(runner.data.train_y)}, Q={size.overdetermination_ratio:.3g})")
+    values = {**c.to_dict(), "pretrain_epochs": runner.pretrain_epochs,
+              **(dataclasses.asdict(size) if size is not None else {})}
+    small = "ordinary training (no pretraining)" if size is None else describe_config(values)
     return (f"{c.dataset}: {c.model} width {c.width}, P={runner.params:,} parameters, "
-            f"{runner.ledger.per_train_sample:,} training FLOPs/sample; {small}; then fine-tune "
-            f"up to {c.finetune_epochs} epochs on {runner.device}")
+            f"{runner.ledger.per_train_sample:,} training FLOPs/sample, "
+            f"{len(runner.data.train_y):,} training examples; {small}; then fine-tune up to "
+            f"{c.finetune_epochs} epochs on {runner.device}")

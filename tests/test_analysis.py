@@ -8,13 +8,13 @@ import pytest
 
 from analysis import flops_to_reach, headlines, load_results, savings_table
 from analysis.savings import target_table
-from sweep.errors import UserError
-from sweep.schema import RESULT_SCHEMA
+from common.errors import UserError
+from common.records import arrow_schema
 
 
 def record(trial, evaluation, flops, accuracy, strategy="none", dataset="digits", sweep="s",
            **extra):
-    row = {c: None for c in RESULT_SCHEMA.names}
+    row = {c: None for c in arrow_schema().names}
     row.update(sweep=sweep, trial_id=trial, dataset=dataset, strategy=strategy,
                evaluation=evaluation, train_flops=flops, test_accuracy=accuracy,
                selection_flops=0, status="running", phase="finetune", **extra)
@@ -24,7 +24,7 @@ def record(trial, evaluation, flops, accuracy, strategy="none", dataset="digits"
 def write_log(folder, rows_by_trial):
     folder.mkdir(parents=True, exist_ok=True)
     for trial, rows in rows_by_trial.items():
-        table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+        table = pa.Table.from_pylist(rows, schema=arrow_schema())
         pq.write_table(table, folder / f"digits-{trial}.parquet")
 
 
@@ -79,7 +79,7 @@ def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
     df = load_results([str(tmp_path / "one"), str(tmp_path / "two" / "results")])
     assert len(df) == 6 and sorted(df["sweep"].unique()) == ["s", "t"]
     assert df["train_flops"].dtype == "int64" and df["test_accuracy"].dtype == "float64"
-    assert list(df.columns) == RESULT_SCHEMA.names
+    assert list(df.columns) == arrow_schema().names
 
 
 def test_load_results_skips_corrupt_and_partial_files_naming_them(tmp_path):

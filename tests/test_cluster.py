@@ -15,8 +15,8 @@ import yaml
 from cli import run_sweep, sweep_command
 from test_sweep import assert_log_complete, assert_rows_match_replay, small_spec
 
+from common.errors import UserError
 from sweep.cluster_config import check_cluster_config
-from sweep.errors import UserError
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = [ROOT / "cluster.yaml", *sorted((ROOT / "examples").glob("cluster-*.yaml"))]

@@ -1,9 +1,8 @@
 import optuna
 import pytest
 
-from search_spaces import define_space, load_preset, parse_spec, preset_names
+from search_spaces import define_space, load_preset, parse_spec, preset_names, trial_settings
 from trainables import TrialConfig
-from trainables.tune_adapter import SWEEP_KEYS
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -21,9 +20,9 @@ def test_every_sampled_configuration_is_a_valid_trial(name):
     seen = set()
     for _ in range(60):
         trial = study.ask()
-        constants = define_space(trial, spec, spec.datasets[0], "s")
+        constants = define_space(trial, spec, spec.datasets[0])
         settings = {**trial.params, **constants}
-        config = TrialConfig.from_dict({k: v for k, v in settings.items() if k not in SWEEP_KEYS})
+        config = TrialConfig.from_dict(trial_settings(settings))
         seen.add(config.strategy)
         if config.strategy in ("random", "stratified", "kmeans"):
             # exactly one size, and the one the trial chose to size by
@@ -44,8 +43,8 @@ def test_space_is_conditional_on_strategy():
                                                                 "log": True}},
                        "fixed": {"width": 4}}, "test")
     trial = optuna.create_study().ask()
-    constants = define_space(trial, spec, "digits", "s")
+    constants = define_space(trial, spec, "digits")
     assert set(trial.params) == {"strategy", "pretrain_epochs", "lr"}
     assert 1 <= trial.params["pretrain_epochs"] <= 5
     assert isinstance(trial.params["pretrain_epochs"], int)
-    assert constants == {"width": 4, "dataset": "digits", "sweep": "s"}
+    assert constants == {"width": 4, "dataset": "digits"}  # the sweep's name is not a setting

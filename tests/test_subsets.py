@@ -1,13 +1,8 @@
 import pytest
 import torch
 
-from trainables.subsets import (
-    build_small_set,
-    class_means,
-    per_class_counts,
-    size_from_fraction,
-    size_from_ratio,
-)
+from trainables.sizing import size_from_fraction, size_from_ratio
+from trainables.subsets import build_small_set, class_means, per_class_counts
 
 
 @pytest.mark.parametrize(
@@ -103,3 +98,15 @@ def test_kmeans_with_one_centroid_per_point_returns_the_points():
         got = sorted(small.x[small.y == c].flatten(1).tolist())
         want = sorted(x[y == c].flatten(1).tolist())
         torch.testing.assert_close(torch.tensor(got), torch.tensor(want))
+
+
+@pytest.mark.parametrize("dataset", ["digits", "fashion_mnist", "cifar10", "cifar100"])
+@pytest.mark.parametrize("model", ["cnn", "mlp"])
+@pytest.mark.parametrize("width", [1, 6, 16])
+def test_parameter_count_by_arithmetic_matches_the_built_network(dataset, model, width):
+    from trainables import TrialConfig, build_model, count_params
+    from trainables.sizing import dataset_shape, param_count
+
+    config = TrialConfig.from_dict({"dataset": dataset, "model": model, "width": width})
+    shape, classes = dataset_shape(dataset)
+    assert param_count(model, width, shape, classes) == count_params(build_model(config))

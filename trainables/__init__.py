@@ -1,17 +1,38 @@
 """The pretrain-then-finetune pipeline in plain PyTorch, with an exact FLOPs ledger.
 
 Runs and is tested without Ray; `trainables.tune_adapter` wraps it as a Ray Tune trainable.
+The names below load on first use, so `trainables.config` and `trainables.sizing` (what the
+launcher needs to check a sweep before anything starts) import without torch.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from trainables.config import ConfigError, TrialConfig  # noqa: E402
-from trainables.data import DataNotFoundError, Dataset, RawData, load_dataset, read_raw  # noqa: E402
-from trainables.models import build_model, count_params  # noqa: E402
-from trainables.train import RECORD_COLUMNS, TrialRunner, run_trial  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ = [
-    "RECORD_COLUMNS", "ConfigError", "DataNotFoundError", "Dataset", "RawData", "TrialConfig",
-    "TrialRunner", "__version__", "build_model", "count_params", "load_dataset", "read_raw",
-    "run_trial",
-]
+from common.errors import ConfigError, DataNotFoundError
+from common.provenance import VERSION as __version__
+from common.records import RECORD_COLUMNS
+from trainables.config import TrialConfig
+
+_LAZY = {  # name: the module that defines it (imports torch)
+    "Dataset": "trainables.data", "RawData": "trainables.data",
+    "load_dataset": "trainables.data", "read_raw": "trainables.data",
+    "build_model": "trainables.models", "count_params": "trainables.models",
+    "TrialRunner": "trainables.train", "run_trial": "trainables.train",
+}
+
+__all__ = ["RECORD_COLUMNS", "ConfigError", "DataNotFoundError", "TrialConfig", "__version__",
+           *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'trainables' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

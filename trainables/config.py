@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from common.errors import ConfigError
+
 DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100")
 MODELS = ("cnn", "mlp")
 # none: ordinary training (the baseline). The others build a small set to pretrain on.
@@ -29,10 +31,6 @@ DATASET_DEFAULTS: dict[str, dict[str, int]] = {
     "digits": {"width": 6, "finetune_epochs": 20},
 }
 GENERIC_DEFAULTS: dict[str, int] = {"width": 16, "finetune_epochs": 10}
-
-
-class ConfigError(ValueError):
-    """A value the user chose is not acceptable; the message is one line naming it."""
 
 
 @dataclass(frozen=True)

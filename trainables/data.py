@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.config import ConfigError, TrialConfig
+from common.errors import ConfigError, DataNotFoundError
+from trainables.config import TrialConfig
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -40,10 +41,6 @@ _CIFAR_FILES = {
     "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]),
     "cifar100": (["train"], ["test"]),
 }
-
-
-class DataNotFoundError(ConfigError):
-    """The dataset's files are not where they were looked for (and were not downloaded)."""
 
 
 @dataclass

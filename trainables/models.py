@@ -2,6 +2,7 @@
 
 The width scales every hidden layer, so the parameter count P, and with it the overdetermination
 ratio Q = K*M/P of a subset of K examples, can be varied at a fixed architecture.
+`trainables.sizing.param_count` gives P by arithmetic, without building the network.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainables.config import ConfigError, TrialConfig
-from trainables.subsets import size_from_ratio
+from trainables.config import TrialConfig
+from trainables.sizing import cnn_blocks, dataset_shape
 
 
 def build_model(config: TrialConfig, input_shape: tuple[int, int, int] | None = None,
@@ -26,33 +27,6 @@ def build_model(config: TrialConfig, input_shape: tuple[int, int, int] | None = 
         if config.model == "mlp":
             return mlp(input_shape, num_classes, config.width)
         return vgg_cnn(input_shape, num_classes, config.width)
-
-
-def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
-    """Input shape (C, H, W) and number of classes of a dataset, without reading it."""
-    return {
-        "digits": ((1, 8, 8), 10),
-        "mnist": ((1, 28, 28), 10),
-        "fashion_mnist": ((1, 28, 28), 10),
-        "cifar10": ((3, 32, 32), 10),
-        "cifar100": ((3, 32, 32), 100),
-    }[dataset]
-
-
-TRAIN_SIZES = {"digits": 1437, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000,
-               "cifar100": 50_000}  # training-set sizes, known without reading the data
-
-
-def check_ratio_fits(config: TrialConfig, q: float) -> None:
-    """Reject a Q whose subset K = ceil(Q*P/M) exceeds the whole training set for this model."""
-    shape, classes = dataset_shape(config.dataset)
-    params = count_params(build_model(config, shape, classes))
-    n = TRAIN_SIZES[config.dataset]
-    if size_from_ratio(q, 10**12, classes, params).subset_size > n:
-        raise ConfigError(
-            f"overdetermination_ratio {q:g} asks for more than the {n:,} training examples of "
-            f"{config.dataset} (P={params:,}, M={classes}: Q can be at most "
-            f"{n * classes / params:.3g})")
 
 
 def count_params(model: nn.Module) -> int:
@@ -78,7 +52,7 @@ def vgg_cnn(input_shape: tuple[int, int, int], num_classes: int, width: int) -> 
     then a hidden fully connected layer of 4*width units.
     """
     c, h, _ = input_shape
-    blocks = 3 if h >= 32 else 2
+    blocks = cnn_blocks(h)
     layers: list[nn.Module] = []
     channels_in = c
     for i in range(blocks):

@@ -1,7 +1,5 @@
-"""Small-set builders ("strategies") and subset sizing by fraction or overdetermination ratio.
-
-The overdetermination ratio of K training examples for a model of P trainable parameters and M
-outputs is Q = K*M/P (Spörer et al., 2024): Q > 1 means more constraints than free parameters.
+"""Small-set builders ("strategies"): the set a trial pretrains on, of a size K chosen by
+`trainables.sizing` (as a fraction of the training set, or by overdetermination ratio Q).
 
 - random:     K examples drawn uniformly without replacement.
 - stratified: K examples, as equal a share per class as the classes allow.
@@ -12,57 +10,11 @@ outputs is Q = K*M/P (Spörer et al., 2024): Q > 1 means more constraints than f
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 
 import torch
 
-from trainables.config import TrialConfig
-
 KMEANS_ITERATIONS = 20
-
-
-@dataclass(frozen=True)
-class SubsetSize:
-    """A small set's size K and its two equivalent descriptions."""
-
-    subset_size: int
-    subset_fraction: float  # K / N
-    overdetermination_ratio: float  # K * M / P
-
-
-def size_from_fraction(fraction: float, n_train: int, num_classes: int, params: int) -> SubsetSize:
-    """K = ceil(fraction * N), at least 1."""
-    k = max(1, math.ceil(Fraction(repr(fraction)) * n_train))
-    return _described(min(k, n_train), n_train, num_classes, params)
-
-
-def size_from_ratio(q: float, n_train: int, num_classes: int, params: int) -> SubsetSize:
-    """K = ceil(Q * P / M), capped at the full training set N.
-
-    Computed in exact rational arithmetic on the decimal value of Q, so Q = 0.1 means 1/10 and
-    not the binary float just above it.
-    """
-    k = max(1, math.ceil(Fraction(repr(q)) * params / num_classes))
-    return _described(min(k, n_train), n_train, num_classes, params)
-
-
-def _described(k: int, n_train: int, num_classes: int, params: int) -> SubsetSize:
-    return SubsetSize(k, k / n_train, k * num_classes / params)
-
-
-def resolve_size(config: TrialConfig, n_train: int, num_classes: int,
-                 params: int) -> SubsetSize | None:
-    """The config's small-set size, or None for ordinary training."""
-    if config.strategy == "none":
-        return None
-    if config.strategy == "class_mean":
-        return _described(num_classes, n_train, num_classes, params)
-    if config.subset_fraction is not None:
-        return size_from_fraction(config.subset_fraction, n_train, num_classes, params)
-    assert config.overdetermination_ratio is not None  # guaranteed by TrialConfig validation
-    return size_from_ratio(config.overdetermination_ratio, n_train, num_classes, params)
 
 
 @dataclass

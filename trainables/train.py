@@ -7,6 +7,7 @@ one continues exactly where it stopped: it repeats no record and skips none.
 Phases: "init" (one evaluation before any training), "pretrain" (pretrain_epochs on the small set),
 "finetune" (the full training set until the target accuracy, finetune_epochs, or the FLOPs budget).
 Evaluations happen every `eval_every` training samples, at the end of pretraining and at the end.
+Each evaluation makes one record: a row of the result log, whose columns `common.records` defines.
 """
 
 from __future__ import annotations
@@ -20,29 +21,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainables import __version__
+from common.provenance import VERSION, revision
+from common.records import RECORD_COLUMNS, Record
 from trainables.augment import augment_batch
 from trainables.config import TrialConfig
 from trainables.data import Dataset, RawData, read_raw, to_device
 from trainables.flops import FlopsLedger, eval_flops_per_sample, thop_macs, train_flops_per_sample
 from trainables.models import build_model, count_params
-from trainables.subsets import SmallSet, build_small_set, resolve_size
-
-# The result-log columns every record carries, in order (DESIGN.md's contract, then extras).
-RECORD_COLUMNS = (
-    "sweep", "trial_id", "dataset", "model", "params", "strategy", "subset_size",
-    "subset_fraction", "overdetermination_ratio", "pretrain_epochs", "lr", "batch_size", "seed",
-    "phase", "epoch", "step", "samples_seen", "train_flops", "eval_flops", "train_loss",
-    "test_loss", "test_accuracy", "wall_time_s", "status",
-    # extras
-    "width", "finetune_epochs", "augment", "evaluation", "stop_reason", "train_time_s",
-    "flops_per_sample", "macs_forward", "selection_flops", "device", "version", "config_json",
-)
+from trainables.sizing import resolve_size
+from trainables.subsets import SmallSet, build_small_set
 
 EVAL_BATCH = 1024
-
-Record = dict[str, Any]
-
 
 @dataclass
 class Progress:
@@ -75,8 +64,11 @@ class TrialRunner:
     """Runs one trial; `state_dict`/`load_state_dict` make it resumable at any evaluation."""
 
     def __init__(self, config: TrialConfig, raw: RawData | None = None,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None,
+                 labels: dict[str, str] | None = None) -> None:
+        """`labels`: the record's `sweep` and `trial_id` (empty for a trial run alone)."""
         self.config = config
+        self.labels = {"sweep": "", "trial_id": "", **(labels or {})}
         self.device = resolve_device(config.device) if device is None else torch.device(device)
         self.data: Dataset = to_device(
             raw if raw is not None else read_raw(config.dataset, config.data_dir, config.download),
@@ -100,7 +92,6 @@ class TrialRunner:
         self.eval_every = config.eval_every or max(1, math.ceil(len(self.data.train_y) / 4))
         self.progress = Progress(next_eval_at=self.eval_every)
         self.perm: torch.Tensor | None = None
-        self.labels: dict[str, Any] = {"sweep": "", "trial_id": ""}
         self._loss_sum = torch.zeros((), device=self.device)
         self._loss_batches = 0
 
@@ -160,8 +151,7 @@ class TrialRunner:
         self._clock = started
         self._train_started = time.perf_counter()
         if p.phase == "init":
-            nothing_to_do = self.pretrain_epochs == 0 and self.config.finetune_epochs == 0
-            record = self._evaluate("max_epochs" if nothing_to_do else None)
+            record = self._evaluate(self._budget_spent())
             p.phase = "pretrain" if self.small is not None else "finetune"
             emit(record)  # after the phase moved on, so a checkpoint taken here resumes past it
         while not p.finished:
@@ -178,10 +168,10 @@ class TrialRunner:
                 idx = self.perm[lo : lo + self.config.batch_size]
                 self._step(x[idx], y[idx])
                 p.batch += 1
-                reason = self._end_reason(batches, epochs)
-                phase_end = p.phase == "pretrain" and p.batch == batches and p.epoch + 1 == epochs
-                if reason or phase_end or p.samples_seen >= p.next_eval_at:
-                    emit(self._evaluate(reason))
+                phase_done = p.batch == batches and p.epoch + 1 == epochs
+                spent = self._budget_spent(phase_done)
+                if spent or phase_done or p.samples_seen >= p.next_eval_at:
+                    emit(self._evaluate(spent))
             if not p.finished:
                 p.batch = 0
                 p.epoch += 1
@@ -203,7 +193,7 @@ class TrialRunner:
 
     def _next_phase(self) -> None:
         p = self.progress
-        assert p.phase == "pretrain", "fine-tuning ends through _end_reason, not here"
+        assert p.phase == "pretrain", "fine-tuning ends through _stop_reason, not here"
         p.phase, p.epoch, p.batch = "finetune", 0, 0
         if self.config.reset_optimizer:
             self.optimizer = self._new_optimizer()
@@ -222,19 +212,38 @@ class TrialRunner:
         p.samples_seen += len(y)
         self.ledger.add_train(len(y))
 
-    def _end_reason(self, batches: int, epochs: int) -> str | None:
-        """Why the trial ends after this step, if it does (divergence and target: at evaluation)."""
+    @property
+    def _in_last_phase(self) -> bool:
+        p = self.progress
+        return p.phase == "finetune" or (p.phase == "pretrain" and self.config.finetune_epochs == 0)
+
+    def _budget_spent(self, phase_done: bool = False) -> str | None:
+        """The budget rule, checked after every step: the FLOPs budget is spent, or the last
+        phase's epochs are done (`phase_done`: the current phase just finished its last epoch).
+        Before any training, a trial with no epochs at all has spent its budget."""
         p = self.progress
         budget = self.config.flops_budget
         if budget is not None and self.ledger.train_flops >= budget:
             return "flops_budget"
-        last_epoch = p.batch == batches and p.epoch + 1 == epochs
-        if last_epoch and (p.phase == "finetune" or self.config.finetune_epochs == 0):
-            return "max_epochs"
+        if p.phase == "init":
+            no_epochs = self.pretrain_epochs == 0 and self.config.finetune_epochs == 0
+            return "max_epochs" if no_epochs else None
+        return "max_epochs" if phase_done and self._in_last_phase else None
+
+    def _stop_reason(self, spent: str | None, test_accuracy: float, diverged: bool) -> str | None:
+        """Why the trial ends at this evaluation, if it does: divergence first, then the budget
+        (`spent`, from `_budget_spent`), then the target accuracy (judged in the last phase)."""
+        if diverged:
+            return "diverged"
+        if spent is not None:
+            return spent
+        target = self.config.target_accuracy
+        if target is not None and test_accuracy >= target and self._in_last_phase:
+            return "target_accuracy"
         return None
 
     @torch.no_grad()
-    def _evaluate(self, end_reason: str | None) -> Record:
+    def _evaluate(self, spent: str | None) -> Record:
         p = self.progress
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -244,13 +253,7 @@ class TrialRunner:
         train_loss = (self._loss_sum / self._loss_batches).item() if self._loss_batches else None
         test_loss, test_accuracy = self._test()
         diverged = not all(math.isfinite(v) for v in (train_loss or 0.0, test_loss))
-        target = self.config.target_accuracy
-        if diverged:
-            end_reason = "diverged"
-        elif end_reason is None and target is not None and test_accuracy >= target and (
-            p.phase == "finetune" or p.phase == "pretrain" and self.config.finetune_epochs == 0
-        ):
-            end_reason = "target_accuracy"
+        end_reason = self._stop_reason(spent, test_accuracy, diverged)
         p.finished = end_reason is not None
         p.evaluations += 1
         p.last_eval_at = p.samples_seen
@@ -297,7 +300,7 @@ class TrialRunner:
             "train_time_s": p.train_time_s, "flops_per_sample": self.ledger.per_train_sample,
             "macs_forward": self.macs_forward,
             "selection_flops": self.small.selection_flops if self.small else 0,
-            "device": device_label(self.device), "version": __version__,
+            "device": device_label(self.device), "version": VERSION, "revision": revision(),
             "config_json": c.to_json(),
         }
         return {column: values[column] for column in RECORD_COLUMNS}

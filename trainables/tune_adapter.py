@@ -1,7 +1,7 @@
 """The pipeline as a Ray Tune function trainable: report each record, save state, resume.
 
 After each evaluation is reported, the whole runner (model, optimizer, RNG, ledger, subset,
-position) is written atomically to `<state_location>/<trial_id>/<evaluation>.pt`; the newest few
+position) is written atomically to `trial_state/<trial_id>/<evaluation>.pt`; the newest few
 are kept. A trial that starts again (a retry after its worker died, or a resumed sweep) continues
 from the newest readable state whose evaluation the result log already holds: the evaluations
 after it are made again and replace their rows, so the log has no gap and no duplicate whatever
@@ -24,21 +24,23 @@ from typing import Any
 
 import torch
 
-from trainables import storage
+from common import storage
+from common.errors import warn
+from common.layout import evaluation_of_state_file, state_file_name
+from common.records import PLACEMENT_COLUMNS, Record
 from trainables.config import TrialConfig
 from trainables.data import RawData
 from trainables.train import TrialRunner
 
-# Keys the sweep adds to a trial's config that are not trial settings.
-SWEEP_KEYS = ("sweep", "size_by")
 KEEP_STATES = 4
 
 
 class TrialStates:
-    """One trial's saved states, `<location>/<trial_id>/<evaluation>.pt` (local or URI)."""
+    """One trial's saved states: `<folder>/<evaluation>.pt` (a local folder or a URI), the folder
+    being the sweep layout's `trial_state_folder(trial_id)`."""
 
-    def __init__(self, location: str, trial_id: str) -> None:
-        self.folder = storage.join(location, trial_id)
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
 
     def save(self, evaluation: int, state: dict[str, Any]) -> None:
         buffer = io.BytesIO()
@@ -46,19 +48,11 @@ class TrialStates:
         storage.make_dirs(self.folder)
         storage.write_bytes_atomic(self._path(evaluation), buffer.getvalue())
         for old in self.evaluations()[:-KEEP_STATES]:
-            fs, path = storage.filesystem(self._path(old))
-            fs.delete_file(path)
+            storage.delete_file(self._path(old))
 
     def evaluations(self) -> list[int]:
-        import pyarrow.fs as pafs
-
-        fs, path = storage.filesystem(self.folder)
-        try:
-            found = fs.get_file_info(pafs.FileSelector(path))
-        except FileNotFoundError:
-            return []
-        return sorted(int(f.base_name[:-3]) for f in found
-                      if f.base_name.endswith(".pt") and f.base_name[:-3].isdigit())
+        found = (evaluation_of_state_file(name) for name in storage.list_names(self.folder))
+        return sorted(e for e in found if e is not None)
 
     def load_latest(self, at_most: int) -> tuple[int, dict[str, Any]] | None:
         """The newest readable state with evaluation <= `at_most`; unreadable ones are named."""
@@ -67,48 +61,54 @@ class TrialStates:
                 continue
             location = self._path(evaluation)
             try:
-                fs, path = storage.filesystem(location)
-                with fs.open_input_stream(path) as f:
-                    data = f.read()
+                data = storage.read_bytes(location)
                 return evaluation, torch.load(io.BytesIO(data), weights_only=True,
                                               map_location="cpu")
             except Exception as e:  # truncated, corrupt or foreign: any of torch's load errors
-                print(f"warning: checkpoint {location} is unreadable ({type(e).__name__}: "
-                      f"{str(e).splitlines()[0][:200] if str(e) else ''}); trying an older one",
-                      flush=True)
+                detail = str(e).splitlines()[0][:200] if str(e) else ""
+                warn(f"checkpoint {location} is unreadable ({type(e).__name__}: {detail}); "
+                     "trying an older one")
         return None
 
     def _path(self, evaluation: int) -> str:
-        return storage.join(self.folder, f"{evaluation:06d}.pt")
+        return storage.join(self.folder, state_file_name(evaluation))
 
 
 def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None = None,
-                   state_location: str | None = None,
+                   sweep: str = "", search_only: tuple[str, ...] = (),
+                   state_folder: Callable[[str], str] | None = None,
                    logged_until: Callable[[str], int] | None = None) -> None:
-    """Ray Tune function trainable, bound with `tune.with_parameters`: the datasets, where states
-    go, and `logged_until(trial_id)`, the last evaluation the result log holds (-1: none)."""
+    """Ray Tune function trainable. Bound with `tune.with_parameters`: the datasets, the sweep's
+    name, the keys of `config` that are choices of the search rather than trial settings
+    (`search_only`), where a trial's states go (`state_folder(trial_id)`) and
+    `logged_until(trial_id)`, the last evaluation the result log holds (-1: none)."""
     import ray
     from ray import tune
 
-    settings = {k: v for k, v in config.items() if k not in SWEEP_KEYS}
-    trial_config = TrialConfig.from_dict(settings)
+    from common.errors import format_warning_lines
+
+    format_warning_lines()
+    trial_config = TrialConfig.from_dict({k: v for k, v in config.items()
+                                          if k not in search_only})
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
     trial_id = tune.get_context().get_trial_id()
-    runner = TrialRunner(trial_config, raw=(datasets or {}).get(trial_config.dataset))
-    states = TrialStates(state_location, trial_id) if state_location else None
+    runner = TrialRunner(trial_config, raw=(datasets or {}).get(trial_config.dataset),
+                         labels={"sweep": sweep, "trial_id": trial_id})
+    states = TrialStates(state_folder(trial_id)) if state_folder else None
     if states is not None and logged_until is not None:
         found = states.load_latest(at_most=logged_until(trial_id))
         if found is not None:
             evaluation, state = found
             runner.load_state_dict(state)
             print(f"trial {trial_id}: resuming after evaluation {evaluation}", flush=True)
-    runner.labels = {"sweep": str(config.get("sweep", "")), "trial_id": trial_id}
-    where = {"node": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
-             "pid": os.getpid(), "trial_start_unix": time.time()}
+    node, started = ray.get_runtime_context().get_node_id(), time.time()
 
-    def report(record: dict[str, Any]) -> None:
-        tune.report({**record, **where, "unix_time": time.time()})
+    def report(record: Record) -> None:
+        placement = {"node": node, "hostname": socket.gethostname(), "pid": os.getpid(),
+                     "trial_start_unix": started, "unix_time": time.time()}
+        assert tuple(placement) == PLACEMENT_COLUMNS  # common.records defines these columns
+        tune.report({**record, **placement})
         if states is not None and record["status"] == "running":
             states.save(record["evaluation"], runner.state_dict())
 

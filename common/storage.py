@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from trainables.config import ConfigError as UserError
+from common.errors import StorageError
 
 
 def is_uri(location: str) -> bool:
@@ -38,7 +38,7 @@ def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     try:
         return pafs.FileSystem.from_uri(location)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
-        raise UserError(f"{location}: unusable storage URI ({e})") from None
+        raise StorageError(f"{location}: unusable storage URI ({e})") from None
 
 
 def exists(location: str) -> bool:
@@ -47,9 +47,7 @@ def exists(location: str) -> bool:
 
 
 def read_text(location: str) -> str:
-    fs, path = filesystem(location)
-    with fs.open_input_stream(path) as f:
-        return f.read().decode()
+    return read_bytes(location).decode()
 
 
 def write_bytes_atomic(location: str, data: bytes) -> None:
@@ -84,6 +82,38 @@ def make_dirs(location: str) -> None:
     fs.create_dir(path, recursive=True)
 
 
+def list_names(location: str) -> list[str]:
+    """The names of the files directly in a folder (none if it does not exist), sorted."""
+    fs, path = filesystem(location)
+    found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(f.base_name for f in found if f.type == pafs.FileType.File)
+
+
+def read_bytes(location: str) -> bytes:
+    fs, path = filesystem(location)
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+def move(source: str, target: str) -> None:
+    fs, path = filesystem(source)
+    fs.move(path, filesystem(target)[1])
+
+
+def delete_file(location: str) -> None:
+    fs, path = filesystem(location)
+    fs.delete_file(path)
+
+
+def delete_dir(location: str) -> None:
+    """Remove a folder and everything in it; nothing happens if it is not there."""
+    fs, path = filesystem(location)
+    try:
+        fs.delete_dir(path)
+    except (FileNotFoundError, OSError):
+        pass
+
+
 MIN_FREE_BYTES = 20 * 2**20  # a sweep's logs, checkpoints and study need room to start
 
 
@@ -98,9 +128,9 @@ def check_writable(location: str) -> None:
             f.write(b"ok")
         fs.delete_file(probe)
     except (OSError, pa.ArrowException) as e:
-        raise UserError(f"{location}: cannot write there ({e})") from None
+        raise StorageError(f"{location}: cannot write there ({e})") from None
     if not is_uri(location):
         free = shutil.disk_usage(path).free
         if free < MIN_FREE_BYTES:
-            raise UserError(f"{location}: only {free / 2**20:.1f} MiB free; a sweep needs at "
+            raise StorageError(f"{location}: only {free / 2**20:.1f} MiB free; a sweep needs at "
                             f"least {MIN_FREE_BYTES / 2**20:.0f} MiB")

@@ -1,26 +1,40 @@
-"""Progress of a sweep on the driver: a line per trial started and finished, a status line now and
-then (strategy, size, Q, accuracy and GFLOPs, as a researcher scans them)."""
+"""Ray Tune callbacks on the driver: the result log, and progress lines.
+
+`ResultLogCallback` writes each trial's evaluations to the Parquet log as Tune reports them and
+drops a finished trial's saved states (they are only for resuming it). `ProgressCallback` prints
+a line per trial started and finished and a status line now and then (strategy, size, Q,
+accuracy and GFLOPs, as a researcher scans them).
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
+from common import storage
+from common.describe import describe_config
+from common.layout import SweepLayout
+from sweep.results_log import ResultLog
 
-def describe_config(config: dict[str, Any]) -> str:
-    strategy = config.get("strategy", "none")
-    if strategy == "none":
-        return "none (ordinary training)"
-    if config.get("subset_fraction") is not None:
-        size = f"fraction={config['subset_fraction']:.3g}"
-    elif config.get("overdetermination_ratio") is not None:
-        size = f"Q={config['overdetermination_ratio']:.3g}"
-    else:
-        size = "one image per class"
-    epochs = config.get("pretrain_epochs")
-    return f"{strategy} {size}" + (f", {epochs} pretrain epochs" if epochs is not None else "")
+
+class ResultLogCallback(Callback):
+    def __init__(self, layout: SweepLayout) -> None:
+        self.layout = layout
+        self.log = ResultLog(layout.results)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        storage.delete_dir(self.layout.trial_state_folder(trial.trial_id))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        if "evaluation" not in result:  # Tune's own bookkeeping results carry no record
+            return
+        tune_results = Path(trial.local_path, "result.json") if trial.local_path else None
+        self.log.add(result, tune_results)
+        self.log.flush(result["dataset"], result["trial_id"])
 
 
 class ProgressCallback(Callback):
@@ -42,10 +56,9 @@ class ProgressCallback(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1
         r = self.last.get(trial.trial_id, {})
-        size = "" if r.get("subset_size") is None else (
-            f" K={r['subset_size']} Q={r['overdetermination_ratio']:.3g}")
+        what = describe_config(r) if r else "?"
         print(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
-              f"{r.get('strategy', '?')}{size} acc={r.get('test_accuracy', float('nan')):.4f} "
+              f"{what}: acc={r.get('test_accuracy', float('nan')):.4f} "
               f"{r.get('train_flops', 0) / 1e9:.2f} GFLOPs {r.get('status', '')}", flush=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

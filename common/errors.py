@@ -1,0 +1,51 @@
+"""The project's exceptions and warnings, in one place (as Optuna's `exceptions.py`).
+
+`UserError` is the one base class for "the user can fix this": a value, a file, a path, a cluster
+address, a storage location. Its message is one clear line; the CLI prints it and exits with 2.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+class UserError(ValueError):
+    """Bad input the user can fix; the message is one line naming the value and the problem."""
+
+
+class ConfigError(UserError):
+    """A setting (a trial's, a sweep file's, an option's) is not acceptable."""
+
+
+class DataNotFoundError(UserError):
+    """A dataset's files are not where they were looked for (and were not downloaded)."""
+
+
+class StorageError(UserError):
+    """A storage location cannot be used: unknown scheme, unreachable, not writable, full."""
+
+
+class SweepWarning(UserWarning):
+    """Something worth knowing that does not stop the work (a skipped file, a repaired log)."""
+
+
+def warn(message: str) -> None:
+    """The one way this project warns: a `SweepWarning`, which the `sweep` command prints as a
+    single `warning: ...` line (Python code can filter or record it as any warning)."""
+    warnings.warn(message, SweepWarning, stacklevel=2)
+
+
+def format_warning_lines() -> None:
+    """Print `SweepWarning`s as `warning: <message>` on stderr (the CLI and Ray workers)."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, SweepWarning):
+            import sys
+
+            print(f"warning: {message}", file=file or sys.stderr, flush=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

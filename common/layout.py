@@ -1,0 +1,89 @@
+"""A sweep folder's layout: where each of its files lives, and how per-trial files are named.
+
+    <storage>/<name>/
+        sweep.json                  the spec, the settings and the command that made the sweep
+        state.json                  datasets whose study has finished
+        results/<dataset>-<trial>.parquet   the result log: one file per trial
+        tune/<dataset>/             Ray Tune's experiment (trials, searcher), for `resume`
+        trial_state/<trial>/<evaluation>.pt   a running trial's newest saved states
+        optuna.db                   the Optuna studies, one per dataset (SQLite)
+        analysis/                   what `sweep analyze` writes by default
+
+The result log is the source of truth; the rest can be rebuilt or is only needed to resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common import storage
+
+PARQUET = ".parquet"
+STATE = ".pt"
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """The paths of one sweep folder (a local path or a URI)."""
+
+    folder: str
+
+    @property
+    def spec(self) -> str:
+        return storage.join(self.folder, "sweep.json")
+
+    @property
+    def state(self) -> str:
+        return storage.join(self.folder, "state.json")
+
+    @property
+    def results(self) -> str:
+        return storage.join(self.folder, "results")
+
+    @property
+    def tune(self) -> str:
+        return storage.join(self.folder, "tune")
+
+    @property
+    def trial_states(self) -> str:
+        return storage.join(self.folder, "trial_state")
+
+    @property
+    def study(self) -> str:
+        return storage.join(self.folder, "optuna.db")
+
+    @property
+    def analysis(self) -> str:
+        return storage.join(self.folder, "analysis")
+
+    def experiment(self, dataset: str) -> str:
+        """Ray Tune's experiment folder for one dataset's study."""
+        return storage.join(self.tune, dataset)
+
+    def result_file(self, dataset: str, trial_id: str) -> str:
+        return storage.join(self.results, result_file_name(dataset, trial_id))
+
+    def trial_state_folder(self, trial_id: str) -> str:
+        return storage.join(self.trial_states, trial_id)
+
+
+def result_file_name(dataset: str, trial_id: str) -> str:
+    return f"{dataset}-{trial_id}{PARQUET}"
+
+
+def trial_of_result_file(name: str, dataset: str) -> str | None:
+    """The trial id of a log file's name, if it is one of `dataset`'s (dataset names hold no
+    '-')."""
+    prefix = f"{dataset}-"
+    if name.startswith(prefix) and name.endswith(PARQUET) and len(name) > len(prefix + PARQUET):
+        return name[len(prefix):-len(PARQUET)]
+    return None
+
+
+def state_file_name(evaluation: int) -> str:
+    return f"{evaluation:06d}{STATE}"
+
+
+def evaluation_of_state_file(name: str) -> int | None:
+    stem = name[:-len(STATE)]
+    return int(stem) if name.endswith(STATE) and stem.isdigit() else None

@@ -1,0 +1,108 @@
+"""Sizes known without torch: datasets' shapes, models' parameter counts, small-set sizes.
+
+The overdetermination ratio of K training examples for a model of P trainable parameters and M
+outputs is Q = K*M/P (Spörer et al., 2024): Q > 1 means more constraints than free parameters.
+Everything here is arithmetic, so the launcher can check a sweep file (is this Q possible for this
+model?) without importing torch; `trainables.models` builds the networks these counts describe
+(a test checks the two agree).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from common.errors import ConfigError
+from trainables.config import TrialConfig
+
+# Input shape (C, H, W) and number of classes of each dataset, without reading it.
+DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((1, 8, 8), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion_mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+}
+TRAIN_SIZES = {"digits": 1437, "mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000,
+               "cifar100": 50_000}  # training-set sizes, known without reading the data
+
+
+def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
+    """Input shape (C, H, W) and number of classes of a dataset, without reading it."""
+    return DATASET_SHAPES[dataset]
+
+
+def cnn_blocks(height: int) -> int:
+    """VGG-style blocks: two for 8x8 and 28x28 inputs (ending at 2x2 and 7x7), three for 32x32."""
+    return 3 if height >= 32 else 2
+
+
+def param_count(model: str, width: int, input_shape: tuple[int, int, int],
+                num_classes: int) -> int:
+    """Trainable parameters P of `trainables.models`' networks, by arithmetic."""
+    c, h, w = input_shape
+    if model == "mlp":
+        hidden = 8 * width
+        return (c * h * w + 1) * hidden + (hidden + 1) * hidden + (hidden + 1) * num_classes
+    total, channels_in = 0, c
+    for i in range(cnn_blocks(h)):
+        channels = width * 2**i
+        total += (channels_in * 9 + 1) * channels + (channels * 9 + 1) * channels
+        channels_in, h = channels, h // 2
+    hidden = 4 * width
+    return total + (channels_in * h * h + 1) * hidden + (hidden + 1) * num_classes
+
+
+@dataclass(frozen=True)
+class SubsetSize:
+    """A small set's size K and its two equivalent descriptions."""
+
+    subset_size: int
+    subset_fraction: float  # K / N
+    overdetermination_ratio: float  # K * M / P
+
+
+def size_from_fraction(fraction: float, n_train: int, num_classes: int, params: int) -> SubsetSize:
+    """K = ceil(fraction * N), at least 1."""
+    k = max(1, math.ceil(Fraction(repr(fraction)) * n_train))
+    return described_size(min(k, n_train), n_train, num_classes, params)
+
+
+def size_from_ratio(q: float, n_train: int, num_classes: int, params: int) -> SubsetSize:
+    """K = ceil(Q * P / M), capped at the full training set N.
+
+    Computed in exact rational arithmetic on the decimal value of Q, so Q = 0.1 means 1/10 and
+    not the binary float just above it.
+    """
+    k = max(1, math.ceil(Fraction(repr(q)) * params / num_classes))
+    return described_size(min(k, n_train), n_train, num_classes, params)
+
+
+def described_size(k: int, n_train: int, num_classes: int, params: int) -> SubsetSize:
+    return SubsetSize(k, k / n_train, k * num_classes / params)
+
+
+def resolve_size(config: TrialConfig, n_train: int, num_classes: int,
+                 params: int) -> SubsetSize | None:
+    """The config's small-set size, or None for ordinary training."""
+    if config.strategy == "none":
+        return None
+    if config.strategy == "class_mean":
+        return described_size(num_classes, n_train, num_classes, params)
+    if config.subset_fraction is not None:
+        return size_from_fraction(config.subset_fraction, n_train, num_classes, params)
+    assert config.overdetermination_ratio is not None  # guaranteed by TrialConfig validation
+    return size_from_ratio(config.overdetermination_ratio, n_train, num_classes, params)
+
+
+def check_ratio_fits(config: TrialConfig, q: float) -> None:
+    """Reject a Q whose subset K = ceil(Q*P/M) exceeds the whole training set for this model."""
+    shape, classes = dataset_shape(config.dataset)
+    params = param_count(config.model, config.width, shape, classes)
+    n = TRAIN_SIZES[config.dataset]
+    if size_from_ratio(q, 10**12, classes, params).subset_size > n:
+        raise ConfigError(
+            f"overdetermination_ratio {q:g} asks for more than the {n:,} training examples of "
+            f"{config.dataset} (P={params:,}, M={classes}: Q can be at most "
+            f"{n * classes / params:.3g})")
