@@ -25,6 +25,7 @@ def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
     locations = [path_or_paths] if isinstance(path_or_paths, str) else list(path_or_paths)
     tables = []
     for location in locations:
+        storage.check_reachable(storage.normalise(location))
         for file in _parquet_files(storage.normalise(location)):
             fs, path = storage.filesystem(file)
             try:

@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from search_spaces import parse_spec
-from sweep.launcher import RayOptions, SweepSettings, run_sweep
+from sweep.launcher import run_sweep
+from sweep.settings import RayOptions, SweepSettings
 from trainables import TrialConfig, run_trial
 
 

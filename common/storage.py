@@ -1,14 +1,22 @@
 """Paths and URIs alike: a local folder, or anything pyarrow's filesystems accept (s3://, gs://).
 
-Writes are atomic: a temporary name beside the target, then a rename (on object stores, where a
-single PUT is already all-or-nothing, the object is written directly).
+Writes are atomic. On a local disk: a temporary name beside the target, then a rename. On an
+object store, where rename is copy + delete, the object is written directly: on S3 as one
+whole-object PUT (pyarrow's delayed open: an object below the multipart part size is sent in a
+single PutObject when the stream closes), so a reader never sees a partial object and a killed
+writer leaves nothing under a temporary name. S3 is reached the way the AWS tools reach it:
+credentials and region from the environment, `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`) for
+an S3-compatible server. Other schemes (gs://, ...) go through `pyarrow.fs.FileSystem.from_uri`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
+from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -32,13 +40,69 @@ def join(location: str, *parts: str) -> str:
     return "/".join([location.rstrip("/"), *parts])
 
 
-def filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+def filesystem(location: str, probe: bool = False) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of a location and the path within it. `probe`: on S3, one attempt with
+    short timeouts (for checking a location up front), instead of retrying as a sweep should."""
     if not is_uri(location):
         return pafs.LocalFileSystem(), location
+    scheme, _, rest = location.partition("://")
     try:
+        if scheme == "s3":
+            bucket = rest.split("/", 1)[0]
+            if not bucket:
+                raise StorageError(f"{location}: no bucket named")
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            return _s3(bucket, endpoint, region, probe), rest.rstrip("/")
         return pafs.FileSystem.from_uri(location)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
-        raise StorageError(f"{location}: unusable storage URI ({e})") from None
+        raise StorageError(f"{location}: unusable storage URI ({_one_line(e)})") from None
+
+
+@cache
+def _s3(bucket: str, endpoint: str | None, region: str | None,
+        probe: bool) -> pafs.S3FileSystem:
+    """One filesystem per bucket and endpoint (credentials come from the environment)."""
+    options: dict = {"allow_delayed_open": True}  # a whole-object PUT for small objects
+    if endpoint:
+        parts = urlsplit(endpoint)
+        options.update(endpoint_override=parts.netloc or parts.path, scheme=parts.scheme or "https")
+    elif region is None:
+        region = pafs.resolve_s3_region(bucket)  # the bucket's own region, as from_uri finds it
+    if probe:
+        options.update(retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
+                       connect_timeout=3, request_timeout=10)
+    return pafs.S3FileSystem(region=region or "us-east-1", **options)
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's first line, without the request id an object store appends."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text.split(" (Request ID:")[0]
+
+
+def check_reachable(location: str) -> None:
+    """Fail fast, in one line, when a location cannot be reached at all: an unknown scheme, an
+    endpoint that does not answer, a missing bucket, missing or refused credentials."""
+    fs, path = filesystem(location, probe=True)
+    try:
+        fs.get_file_info(path)
+        if is_uri(location):  # a bucket must exist and be listable by us
+            bucket = path.split("/", 1)[0]
+            fs.get_file_info(pafs.FileSelector(bucket, allow_not_found=False, recursive=False))
+    except (OSError, pa.ArrowException) as e:
+        hint = ""
+        if location.startswith("s3://") and not _aws_credentials_configured():
+            hint = "; no AWS credentials in the environment or ~/.aws"
+        raise StorageError(f"{location}: cannot reach it ({_one_line(e)}{hint})") from None
+
+
+def _aws_credentials_configured() -> bool:
+    """Whether the usual places hold AWS credentials (an instance profile is not seen here)."""
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    files = os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    return any(os.environ.get(k) for k in keys) or Path(files).expanduser().is_file()
 
 
 def exists(location: str) -> bool:
@@ -120,7 +184,7 @@ MIN_FREE_BYTES = 20 * 2**20  # a sweep's logs, checkpoints and study need room t
 def check_writable(location: str) -> None:
     """Create the folder if needed and write (then remove) a probe file; check free space on a
     local disk. One clear line if any of it fails."""
-    fs, path = filesystem(location)
+    fs, path = filesystem(location, probe=True)
     probe = f"{path}/.write-probe-{uuid.uuid4().hex[:8]}"
     try:
         fs.create_dir(path, recursive=True)
@@ -128,7 +192,7 @@ def check_writable(location: str) -> None:
             f.write(b"ok")
         fs.delete_file(probe)
     except (OSError, pa.ArrowException) as e:
-        raise StorageError(f"{location}: cannot write there ({e})") from None
+        raise StorageError(f"{location}: cannot write there ({_one_line(e)})") from None
     if not is_uri(location):
         free = shutil.disk_usage(path).free
         if free < MIN_FREE_BYTES:

@@ -59,3 +59,42 @@ def baseline_points(spec: SweepSpec) -> list[dict[str, Any]]:
     Nuisance values a baseline does not name are sampled like any trial's.
     """
     return [{"strategy": "none", **baseline} for baseline in spec.baselines]
+
+
+class _Replay:
+    """Answers a define-by-run space with a trial's known settings, recording what was asked."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.params: dict[str, Any] = {}
+        self.domains: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {}
+
+    def _answer(self, name: str) -> Any:
+        if name == "size_by":
+            return "fraction" if self.settings.get("subset_fraction") is not None else "ratio"
+        return self.settings[name]
+
+    def _record(self, kind: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = self._answer(name)
+        self.params[name] = value
+        self.domains[name] = (kind, args, kwargs)
+        return value
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self._record("categorical", name, (tuple(choices),), {})
+
+    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> Any:
+        return self._record("int", name, (low, high), {"log": log})
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> Any:
+        return self._record("float", name, (low, high), {"log": log})
+
+
+def replay_space(spec: SweepSpec, dataset: str,
+                 settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The values the space would have suggested for a trial with these settings, and how each
+    was suggested: `(params, {name: (kind, args, kwargs)})`, kind one of categorical, int,
+    float. What rebuilds a study's trial from the result log (`sweep.study`) needs."""
+    replay = _Replay(settings)
+    define_space(replay, spec, dataset)
+    return replay.params, replay.domains

@@ -31,8 +31,6 @@ from trainables.data import RawData, read_raw
 # started since the last one (the resume sets their rows aside). Tune's default is longer.
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
-OBJECTIVES = (["test_accuracy", "train_flops"], ["max", "min"])
-LOCAL_STUDY_CACHE = Path.home() / ".cache" / "subset-sweeps"
 
 
 def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions) -> str:
@@ -41,6 +39,7 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
     settings.validate()
     ray_options.validate()
     folder = settings.folder
+    storage.check_reachable(settings.storage)
     if storage.exists(folder):
         raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
                         "or choose another --name")
@@ -65,6 +64,7 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str:
     folder = storage.normalise(folder)
     ray_options.validate()
     layout = SweepLayout(folder)
+    storage.check_reachable(folder)
     if not storage.exists(layout.spec):
         raise UserError(f"{folder}: not a sweep folder (no sweep.json there)")
     try:
@@ -135,21 +135,25 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
 
 def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawData],
                   done: list[str]) -> str:
+    from sweep.study import fail_abandoned, open_study, snapshot
+
     layout = settings.layout
     for dataset in spec.datasets:
         if dataset in done:
             continue
         trainable = _trainable(settings, dataset, raw[dataset])
+        study_url = open_study(layout, spec, dataset, settings.name)
         if _prepare_resume(layout, dataset):
             from ray import tune
 
             tuner = tune.Tuner.restore(layout.experiment(dataset), trainable=trainable,
                                        resume_unfinished=True, resume_errored=True)
         else:
-            tuner = _new_tuner(spec, settings, dataset, trainable, len(raw[dataset].train_y))
+            tuner = _new_tuner(spec, settings, dataset, trainable, study_url,
+                               len(raw[dataset].train_y))
         try:
             results = tuner.fit()
-            _fail_abandoned_study_trials(settings, dataset)
+            fail_abandoned(settings.name, dataset)
         except Exception as e:
             cause = _storage_failure(e)
             if cause is None:
@@ -161,7 +165,7 @@ def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDa
         if errors:
             print(f"[{dataset}] {errors} trial(s) failed after retries; their rows so far are "
                   "in the log", flush=True)
-        _save_study(settings)
+        snapshot(layout)
         done.append(dataset)
         storage.write_text_atomic(layout.state, json.dumps({"done": done}))
     print(f"sweep {settings.name} finished: results in {layout.results}\n"
@@ -190,30 +194,6 @@ def _storage_failure(error: BaseException) -> str | None:
                 return os.strerror(number)
         stack += [e.__cause__, e.__context__]
     return None
-
-
-def _study_url(settings: SweepSettings) -> str:
-    if storage.is_uri(settings.folder):  # SQLite needs a local file: keep it here, copy it there
-        local = LOCAL_STUDY_CACHE / settings.name / "optuna.db"
-        local.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{local}"
-    return f"sqlite:///{settings.layout.study}"
-
-
-def _save_study(settings: SweepSettings) -> None:
-    if storage.is_uri(settings.folder):
-        local = Path(_study_url(settings).removeprefix("sqlite:///"))
-        storage.write_bytes_atomic(settings.layout.study, local.read_bytes())
-
-
-def _fail_abandoned_study_trials(settings: SweepSettings, dataset: str) -> None:
-    """Once a study's sweep is over, a trial still RUNNING in it was abandoned by a crash."""
-    import optuna
-
-    study = optuna.load_study(study_name=f"{settings.name}-{dataset}",
-                              storage=_study_url(settings))
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def _sampler(name: str, seed: int) -> Any:
@@ -264,14 +244,14 @@ def _prepare_resume(layout: SweepLayout, dataset: str) -> bool:
 
 
 def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable: Any,
-               train_size: int) -> Any:
+               study_url: str, train_size: int) -> Any:
     """A dataset's Tuner: Optuna's multi-objective search, optional ASHA, the log callbacks."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from sweep.callbacks import ProgressCallback, ResultLogCallback
+    from sweep.study import OBJECTIVES, SweepSearch, study_name
 
     metric, mode = OBJECTIVES
     # Early stopping needs one metric: test accuracy, compared at equal training samples (rungs
@@ -282,12 +262,12 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=OptunaSearch(
+            search_alg=SweepSearch(
                 space=partial(define_space, spec=spec, dataset=dataset), metric=metric, mode=mode,
                 points_to_evaluate=baseline_points(spec),
                 sampler=_sampler(spec.sampler, settings.seed),
-                study_name=f"{settings.name}-{dataset}",
-                storage=optuna.storages.RDBStorage(_study_url(settings)),
+                study_name=study_name(settings.name, dataset),
+                storage=optuna.storages.RDBStorage(study_url), layout=settings.layout,
             ),
             scheduler=asha if spec.scheduler == "asha" else None,
             num_samples=spec.num_samples,

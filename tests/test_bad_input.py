@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from cli import run_sweep  # noqa: E402
 from factories import write_cifar, write_mnist_like  # noqa: E402
+from s3server import CREDENTIALS  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 
@@ -228,8 +229,75 @@ def test_bad_input_gets_one_line_and_exit_2(case, tmp_path):
     assert files_under(scratch) == before  # nothing written
 
 
+# Storage a sweep cannot use: (id, area, the environment's AWS_* variables, argv, message).
+# "served" is the loopback S3 server; "strict" one that checks credentials and IAM policies;
+# "closed" a port where nothing listens.
+
+def _on(server: str, **extra: str):
+    def env(servers: dict) -> dict[str, str]:
+        chosen = servers[server]
+        return {**CREDENTIALS, "AWS_ENDPOINT_URL": chosen, **extra}
+    return env
+
+
+STORAGE_CASES: list[tuple[str, str, Callable[[dict], dict[str, str]], list[str], str]] = [
+    ("storage-unreachable-endpoint", "run", _on("closed"),
+     ["run", "--storage", "s3://sweeps/x", "--name", "n"], "NETWORK_CONNECTION"),
+    ("storage-missing-bucket", "run", _on("served"),
+     ["run", "--storage", "s3://no-such-bucket/x", "--name", "n"], "s3://no-such-bucket/x"),
+    ("storage-no-credentials", "run",
+     _on("strict", AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="",
+         AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent"),
+     ["run", "--storage", "s3://sweeps/x", "--name", "n"], "no AWS credentials"),
+    ("storage-access-denied", "run", _on("strict", DENIED="1"),
+     ["run", "--storage", "s3://sweeps/x", "--name", "n"], "ACCESS_DENIED"),
+    ("storage-unknown-scheme", "run", _on("served"),
+     ["run", "--storage", "foo://bucket/x", "--name", "n"], "unusable storage URI"),
+    ("storage-no-bucket-named", "run", _on("served"),
+     ["run", "--storage", "s3://", "--name", "n"], "no bucket named"),
+    ("storage-resume-unreachable", "resume", _on("closed"), ["resume", "s3://sweeps/x/n"],
+     "NETWORK_CONNECTION"),
+    ("storage-resume-not-a-sweep", "resume", _on("served"), ["resume", "s3://sweeps/nothing"],
+     "not a sweep folder"),
+    ("storage-analyze-access-denied", "analyze", _on("strict", DENIED="1"),
+     ["analyze", "s3://sweeps/x", "--out", "out"], "ACCESS_DENIED"),
+]
+
+
+@pytest.fixture
+def servers(s3_server, strict_s3) -> dict:
+    from s3server import free_port
+
+    strict, denied = strict_s3
+    return {"served": s3_server.endpoint, "strict": strict.endpoint, "denied": denied,
+            "closed": f"http://127.0.0.1:{free_port()}"}
+
+
+@pytest.mark.parametrize("case", STORAGE_CASES, ids=[c[0] for c in STORAGE_CASES])
+def test_unusable_storage_gets_one_line_and_exit_2(case, servers, tmp_path):
+    _, _, env_of, args, message = case
+    env = env_of(servers)
+    if env.pop("DENIED", None):
+        env.update(servers["denied"])
+    before = _bucket_objects()
+    result = run_sweep(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert list(tmp_path.iterdir()) == [] and _bucket_objects() == before  # nothing written
+
+
+def _bucket_objects() -> list[str]:
+    from locations import Location
+
+    return sorted(Location("s3://sweeps").files())
+
+
 def test_the_catalogue_covers_every_area_with_at_least_30_cases():
     assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
+    assert len({c[0] for c in STORAGE_CASES} | {c.id for c in CASES}) == len(CASES) + len(
+        STORAGE_CASES)
     assert {c.area for c in CASES} == {"trial", "data", "run", "config", "resume", "analyze",
                                        "cluster"}
 

@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 from cli import run_sweep, sweep_command
@@ -88,13 +87,13 @@ def cluster(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_sweep_spreads_over_nodes_and_reads_data_once(cluster, tmp_path):
+def test_sweep_spreads_over_nodes_and_reads_data_once(store, cluster, tmp_path):
     c, workers = cluster
     spec = small_spec(tmp_path, 4, 8, size_by="ratio")
     result = run_sweep("run", "--config", str(spec), "--address", c.address,
-                       "--storage", str(tmp_path), "--name", "multi")
+                       "--storage", str(store), "--name", "multi")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    df = pd.read_parquet(tmp_path / "multi" / "results")
+    df = (store / "multi" / "results").parquet()
     assert_log_complete(df, trials=4)
     worker_ids = {w.node_id for w in workers}
     assert set(df["node"]) <= worker_ids and df["node"].nunique() == 2  # both workers ran trials
@@ -104,12 +103,12 @@ def test_sweep_spreads_over_nodes_and_reads_data_once(cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_worker_node_trials_retry_elsewhere_from_checkpoints(cluster, tmp_path):
+def test_killed_worker_node_trials_retry_elsewhere_from_checkpoints(store, cluster, tmp_path):
     c, workers = cluster
-    folder = tmp_path / "killed"
+    folder = store / "killed"
     driver = subprocess.Popen(
         [*sweep_command(), "run", "--config", str(small_spec(tmp_path, 4, 25, size_by="ratio")),
-         "--address", c.address, "--storage", str(tmp_path), "--name", "killed"],
+         "--address", c.address, "--storage", str(store), "--name", "killed"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     victim = workers[0]
     deadline = time.monotonic() + 240
@@ -117,7 +116,7 @@ def test_killed_worker_node_trials_retry_elsewhere_from_checkpoints(cluster, tmp
     while time.monotonic() < deadline and not running_there:
         time.sleep(0.5)
         try:
-            df = pd.read_parquet(folder / "results")
+            df = (folder / "results").parquet()
         except (FileNotFoundError, OSError, ValueError):
             continue
         if df.empty:
@@ -133,7 +132,7 @@ def test_killed_worker_node_trials_retry_elsewhere_from_checkpoints(cluster, tmp
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     assert driver.returncode == 0, output[-3000:]
-    df = pd.read_parquet(folder / "results")
+    df = (folder / "results").parquet()
     assert_log_complete(df, trials=4)
     moved = df.groupby("trial_id")["node"].nunique()
     assert (moved > 1).any()  # a trial that began on the killed node finished on the other

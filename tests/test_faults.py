@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli import run_sweep, sweep_command
+from locations import Location
 from test_sweep import assert_log_complete, assert_rows_match_replay, small_spec, write_spec
 
 from analysis import load_results
@@ -29,13 +30,15 @@ def start_sweep(*args: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def wait_for_running_trial(results: Path, min_rows: int = 4, timeout: float = 240) -> pd.Series:
+def wait_for_running_trial(results: Path | Location, min_rows: int = 4,
+                           timeout: float = 240) -> pd.Series:
     """The last row of a trial that has logged `min_rows` rows and is still running."""
+    results = Location(str(results))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.3)
         try:
-            df = pd.read_parquet(results)
+            df = results.parquet()
         except (OSError, ValueError):
             continue
         if df.empty:
@@ -56,14 +59,14 @@ def finish(driver: subprocess.Popen, timeout: float = 400) -> str:
     return output
 
 
-def test_killed_trial_worker_is_retried_from_its_last_checkpoint(tmp_path):
+def test_killed_trial_worker_is_retried_from_its_last_checkpoint(tmp_path, store):
     driver = start_sweep("--config", str(long_spec(tmp_path, trials=2)), "--num-cpus", "2",
-                         "--storage", str(tmp_path), "--name", "w")
-    victim = wait_for_running_trial(tmp_path / "w" / "results")
+                         "--storage", str(store), "--name", "w")
+    victim = wait_for_running_trial(store / "w" / "results")
     os.kill(int(victim["pid"]), signal.SIGKILL)  # the trial's worker process, mid-trial
     output = finish(driver)
     assert driver.returncode == 0, output[-3000:]
-    df = pd.read_parquet(tmp_path / "w" / "results")
+    df = (store / "w" / "results").parquet()
     assert_log_complete(df, trials=2)
     rows = df[df["trial_id"] == victim["trial_id"]].sort_values("evaluation")
     assert rows["pid"].nunique() == 2  # a second worker process finished it

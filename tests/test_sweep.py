@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 from cli import run_sweep, sweep_command
+from conftest import sweep_root
+from locations import Location
 
 from trainables import TrialConfig, run_trial
 
@@ -44,6 +46,11 @@ def small_spec(tmp_path: Path, trials: int, epochs: int, size_by: str = "fractio
                       baselines=[{"seed": 0}])
 
 
+def log_files(folder: Location) -> list[str]:
+    """The result-log files a sweep folder holds so far."""
+    return [name for name in (folder / "results").files() if name.endswith(".parquet")]
+
+
 def assert_log_complete(df: pd.DataFrame, trials: int) -> None:
     """Each trial: evaluations 0..n-1 once each, in order, ending with a finished row."""
     assert df["trial_id"].nunique() == trials
@@ -71,9 +78,9 @@ def assert_rows_match_replay(rows: pd.DataFrame) -> None:
                                   check_dtype=False)  # a baseline has no subset_size
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory) -> Path:
-    storage = tmp_path_factory.mktemp("sweeps")
+@pytest.fixture(scope="module", params=["local", "s3"])
+def quick(request, tmp_path_factory) -> Location:
+    storage = sweep_root(request.param, request, tmp_path_factory)
     result = run_sweep("run", "--preset", "quick", "--num-samples", "6", "--num-cpus", "2",
                        "--storage", str(storage), "--name", "quick", "--seed", "3")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -81,13 +88,17 @@ def quick(tmp_path_factory) -> Path:
 
 
 def test_quick_sweep_logs_every_evaluation_of_every_trial(quick):
-    df = pd.read_parquet(quick / "results")
+    df = (quick / "results").parquet()
     assert set(CONTRACT_COLUMNS) <= set(df.columns)
     assert_log_complete(df, trials=6)
     assert (df["sweep"] == "quick").all() and (df["device"] == "cpu").all()
     assert "none" in set(df["strategy"])  # the baseline is in the log
     # Every evaluation Tune received for a trial is in the log, and nothing else.
-    for result_file in (quick / "tune" / "digits").glob("*/result.json"):
+    experiment = quick / "tune" / "digits"
+    result_files = [experiment / name for name in experiment.files()
+                    if name.endswith("/result.json")]
+    assert len(result_files) == 6
+    for result_file in result_files:
         reported = [json.loads(line) for line in result_file.read_text().splitlines()]
         trial_id = reported[0]["trial_id"]
         logged = df[df["trial_id"] == trial_id].sort_values("evaluation")
@@ -95,17 +106,17 @@ def test_quick_sweep_logs_every_evaluation_of_every_trial(quick):
 
 
 def test_quick_sweep_rows_match_the_trials_run_alone(quick):
-    df = pd.read_parquet(quick / "results")
+    df = (quick / "results").parquet()
     for _, rows in list(df.groupby("trial_id"))[:3]:
         assert_rows_match_replay(rows)
 
 
 def test_quick_sweep_study_reloads_in_optuna(quick):
-    study = optuna.load_study(study_name="quick-digits", storage=f"sqlite:///{quick}/optuna.db")
+    study = optuna.load_study(study_name="quick-digits", storage=quick.study_url())
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 6
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
-    df = pd.read_parquet(quick / "results")
+    df = (quick / "results").parquet()
     finals = df.sort_values("evaluation").groupby("trial_id").last()
     assert sorted(t.values[0] for t in complete) == sorted(finals["test_accuracy"])
     assert sorted(t.values[1] for t in complete) == sorted(finals["train_flops"])
@@ -114,11 +125,11 @@ def test_quick_sweep_study_reloads_in_optuna(quick):
 
 
 def test_finished_sweep_resumes_as_a_no_op(quick):
-    before = {p: p.stat().st_mtime for p in (quick / "results").iterdir()}
+    before = {name: f.mtime for name, f in quick.files().items()}
     result = run_sweep("resume", str(quick))
     assert result.returncode == 0, result.stderr
     assert "complete; nothing to resume" in result.stdout
-    assert {p: p.stat().st_mtime for p in (quick / "results").iterdir()} == before
+    assert {name: f.mtime for name, f in quick.files().items()} == before
 
 
 def test_fractional_gpus_run_four_trials_at_once(tmp_path):
@@ -138,34 +149,34 @@ def test_fractional_gpus_run_four_trials_at_once(tmp_path):
     assert sorted(df.groupby("trial_id")["seed"].first()) == [0, 1, 2, 3]
 
 
-def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path):
+def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path, store):
     spec = write_spec(tmp_path / "long.yaml", datasets=["digits"], num_samples=6,
                       fixed={"width": 8, "finetune_epochs": 15},
                       search={"strategy": ["none", "random"], "size_by": ["fraction"],
                               "subset_fraction": {"low": 0.1, "high": 0.5},
                               "pretrain_epochs": {"low": 5, "high": 10}, "seed": [0, 1, 2]},
                       baselines=[{"seed": 0}])
-    folder = tmp_path / "long"
+    folder = store / "long"
     driver = subprocess.Popen(
         [*sweep_command(), "run", "--config", str(spec), "--num-cpus", "2",
-         "--max-concurrent-trials", "2", "--storage", str(tmp_path), "--name", "long"],
+         "--max-concurrent-trials", "2", "--storage", str(store), "--name", "long"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(list((folder / "results").glob("*.parquet"))) < 3:
+    while time.monotonic() < deadline and len(log_files(folder)) < 3:
         time.sleep(0.5)
     assert driver.poll() is None, "the sweep ended before it could be interrupted"
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-sweep
     driver.wait()
-    interrupted = pd.read_parquet(folder / "results")
+    interrupted = (folder / "results").parquet()
     assert 0 < interrupted["trial_id"].nunique() < 6 or (interrupted["status"] == "running").any()
 
     result = run_sweep("resume", str(folder), "--num-cpus", "2")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    df = pd.read_parquet(folder / "results")
+    df = (folder / "results").parquet()
     assert_log_complete(df, trials=6)
     for _, rows in df.groupby("trial_id"):
         assert_rows_match_replay(rows)
-    study = optuna.load_study(study_name="long-digits", storage=f"sqlite:///{folder}/optuna.db")
+    study = optuna.load_study(study_name="long-digits", storage=folder.study_url())
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 6  # each finished trial once
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
@@ -187,7 +198,7 @@ def test_analyze_a_real_sweep_writes_every_file(quick, tmp_path):
     assert expected <= {p.name for p in out.iterdir()}
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
     frontier = pd.read_parquet(out / "frontier.parquet")
-    finals = pd.read_parquet(quick / "results").sort_values("evaluation").groupby(
+    finals = (quick / "results").parquet().sort_values("evaluation").groupby(
         "trial_id").tail(1)
     # the frontier's rows are final rows no other final row dominates
     for _, row in frontier.iterrows():
