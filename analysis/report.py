@@ -91,6 +91,7 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
             else f"{headline.savings:.2f}x fewer FLOPs at baseline accuracy "
                  f"-{tolerance * 100:.1f}pp")
         lines.append(f"{dataset:14} {len(rows):>6} {_pct(base):>13} {_pct(pre):>13}  {saving}")
+    lines += [h.sentence(tolerance) for h in found]
     lines.append(f"wrote {out}/report.md, frontier.parquet/.csv, savings.csv and figures")
     return "\n".join(lines)
 

@@ -71,7 +71,7 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
             rows.append({"dataset": dataset, "target_accuracy": target,
                          "baseline_flops": base_flops, "baseline_trial": _label(base_trial),
                          "pretrain_flops": pre_flops, "pretrain_trial": _label(pre_trial),
-                         "savings": base_flops / pre_flops if np.isfinite(pre_flops) else 0.0})
+                         "savings": savings_ratio(base_flops, pre_flops)})
     return pd.DataFrame(rows, columns=["dataset", "target_accuracy", "baseline_flops",
                                        "baseline_trial", "pretrain_flops", "pretrain_trial",
                                        "savings"])
@@ -79,6 +79,16 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
 
 def _label(trial: tuple[str, str] | None) -> str | None:
     return None if trial is None else f"{trial[0]}/{trial[1]}"
+
+
+def savings_ratio(baseline_flops: float, pretrain_flops: float) -> float:
+    """Baseline compute over pretraining compute to the same target: 0 when pretraining never
+    reaches it, inf when it does so with no compute and the baseline needs some."""
+    if not np.isfinite(pretrain_flops):
+        return 0.0
+    if pretrain_flops == 0:
+        return 1.0 if baseline_flops == 0 else float("inf")
+    return baseline_flops / pretrain_flops
 
 
 @dataclass
@@ -96,6 +106,10 @@ class Headline:
                  f"(within {tolerance * 100:.1f} pp)")
         if not np.isfinite(self.pretrain_flops):
             return f"{self.dataset}: no pretraining configuration reaches {reach}"
+        if self.baseline_flops == 0:
+            return (f"{self.dataset}: ordinary training reaches its best accuracy "
+                    f"{self.baseline_accuracy:.2%} untrained (at its first evaluation): there "
+                    "is no compute to save")
         c = self.config
         how = describe_config(c)
         if self.savings >= 1:
@@ -119,8 +133,8 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         config = {} if trial is None else final_rows(pretrained[
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
         ]).iloc[0].to_dict()
-        savings = base_flops / pre_flops if np.isfinite(pre_flops) else 0.0
-        out.append(Headline(dataset, best, target, base_flops, pre_flops, savings, config))
+        out.append(Headline(dataset, best, target, base_flops, pre_flops,
+                            savings_ratio(base_flops, pre_flops), config))
     return out
 
 

@@ -1,17 +1,19 @@
 """Ray Tune callbacks on the driver: the result log, and progress lines.
 
 `ResultLogCallback` writes each trial's evaluations to the Parquet log as Tune reports them and
-drops a finished trial's saved states (they are only for resuming it). `ProgressCallback` prints
-a line per trial started and finished and a status line now and then (strategy, size, Q,
-accuracy and GFLOPs, as a researcher scans them).
+drops a finished trial's saved states (they are only for resuming it). `ProgressCallback` shows
+a progress bar on a terminal, and otherwise prints a line per trial started and finished and a
+status line now and then (strategy, size, Q, accuracy and GFLOPs, as a researcher scans them).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ray.tune import Callback
 
 from common import storage
@@ -38,38 +40,114 @@ class ResultLogCallback(Callback):
 
 
 class ProgressCallback(Callback):
-    def __init__(self, dataset: str, total: int, status_every_s: float = 30.0) -> None:
+    """On a terminal: one progress bar per dataset (trials done of the total, running, failed,
+    best accuracy and best saving so far, elapsed and ETA), with a line per finished trial above
+    it. Elsewhere (CI, `ray job logs`): plain lines, a status line every `status_every_s`."""
+
+    def __init__(self, dataset: str, total: int, status_every_s: float = 30.0,
+                 bar: bool | None = None) -> None:
         self.dataset, self.total, self.status_every_s = dataset, total, status_every_s
+        self.want_bar = sys.stdout.isatty() if bar is None else bar
         self.last: dict[str, dict[str, Any]] = {}
-        self.finished = 0
+        self.curves: dict[str, list[tuple[float, float]]] = {}
+        self.baseline: dict[str, bool] = {}
+        self.finished = self.failed = 0
         self._last_status = time.monotonic()
+        self._bar: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks; a bar is not state
+        return {**self.__dict__, "_bar": None}
+
+    def _write(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def setup(self, **info: Any) -> None:
+        if self.want_bar and self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=self.dataset, unit="trial",
+                             dynamic_ncols=True, initial=self.finished)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        print(f"[{self.dataset}] start  {trial.trial_id}: {describe_config(trial.config)}",
-              flush=True)
+        if self._bar is None:
+            print(f"[{self.dataset}] start  {trial.trial_id}: {describe_config(trial.config)}",
+                  flush=True)
+        else:
+            self._refresh(trials)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
         if "test_accuracy" in result:
             self.last[trial.trial_id] = result
+            self.baseline[trial.trial_id] = result.get("strategy") == "none"
+            compute = result["train_flops"] + (result.get("selection_flops") or 0)
+            self.curves.setdefault(trial.trial_id, []).append(
+                (float(compute), float(result["test_accuracy"])))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1
         r = self.last.get(trial.trial_id, {})
         what = describe_config(r) if r else "?"
-        print(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
-              f"{what}: acc={r.get('test_accuracy', float('nan')):.4f} "
-              f"{r.get('train_flops', 0) / 1e9:.2f} GFLOPs {r.get('status', '')}", flush=True)
+        self._write(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
+                    f"{what}: acc={r.get('test_accuracy', float('nan')):.4f} "
+                    f"{r.get('train_flops', 0) / 1e9:.2f} GFLOPs {r.get('status', '')}")
+        self._advance(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        print(f"[{self.dataset}] error  {trial.trial_id}: see {trial.local_path or 'its log'}",
-              flush=True)
+        self.failed += 1
+        self._write(f"[{self.dataset}] error  {trial.trial_id}: see "
+                    f"{trial.local_path or 'its log'}")
+        self._advance(trials)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         if time.monotonic() - self._last_status < self.status_every_s:
             return
         self._last_status = time.monotonic()
+        if self._bar is not None:
+            self._refresh(trials)
+            return
         running = [t for t in trials if t.status == "RUNNING"]
-        best = max((r.get("test_accuracy", 0) for r in self.last.values()), default=0.0)
         print(f"[{self.dataset}] {len(running)} running, {self.finished}/{self.total} done, "
-              f"best accuracy so far {best:.4f}", flush=True)
+              f"best accuracy so far {self.best_accuracy():.4f}", flush=True)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self._bar is not None:
+            self._refresh(trials)
+            self._bar.close()
+            self._bar = None
+
+    def best_accuracy(self) -> float:
+        return max((r.get("test_accuracy", 0.0) for r in self.last.values()), default=0.0)
+
+    def best_saving(self, tolerance: float = 0.005) -> float | None:
+        """Ordinary training's least compute to reach its best accuracy (less `tolerance`) over
+        pretraining's least compute to reach it, from the curves seen so far (None: no baseline
+        or no pretraining trial yet; 0: no pretraining trial reaches it)."""
+        from analysis.savings import flops_to_reach, savings_ratio
+
+        base = [c for t, c in self.curves.items() if self.baseline.get(t)]
+        pre = [c for t, c in self.curves.items() if not self.baseline.get(t)]
+        if not base or not pre:
+            return None
+        target = max(a for curve in base for _, a in curve) - tolerance
+
+        def least(curves: list[list[tuple[float, float]]]) -> float:
+            return min(flops_to_reach(np.array([f for f, _ in c]), np.array([a for _, a in c]),
+                                      target) for c in curves)
+
+        return savings_ratio(least(base), least(pre))
+
+    def _advance(self, trials: list) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+            self._refresh(trials)
+
+    def _refresh(self, trials: list) -> None:
+        running = sum(t.status == "RUNNING" for t in trials)
+        saving = self.best_saving()
+        self._bar.set_postfix_str(
+            f"running {running}, failed {self.failed}, best acc {self.best_accuracy():.4f}, "
+            f"saving {'-' if saving is None else f'{saving:.2f}x'}", refresh=True)

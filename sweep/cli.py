@@ -43,6 +43,10 @@ def _add_ray_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="join a running Ray cluster (e.g. auto)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray started here")
     parser.add_argument("--num-gpus", type=float, help="GPUs of the local Ray started here")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's and Optuna's own output (quiet by default)")
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
+                        help="end without analysing the sweep (`sweep analyze` does it later)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,11 +122,34 @@ def _run(args: argparse.Namespace) -> None:
                              cpus_per_trial=args.cpus_per_trial,
                              gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
                              max_concurrent_trials=args.max_concurrent_trials)
-    run_sweep(spec, settings, _ray_options(args))
+    folder = run_sweep(spec, settings, _ray_options(args))
+    if args.analyze:
+        _answer(folder)
 
 
 def _ray_options(args: argparse.Namespace) -> RayOptions:
-    return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+    return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                      verbose=args.verbose)
+
+
+def _answer(folder: str) -> None:
+    """The analysis of a finished sweep, written to <sweep>/analysis/: the summary and the
+    headline per dataset, and where the report and figures are."""
+    import tempfile
+
+    from analysis.report import analyze
+    from common import storage
+    from common.layout import SweepLayout
+
+    out = SweepLayout(folder).analysis
+    if not storage.is_uri(folder):
+        print(analyze([folder], out), flush=True)
+        return
+    with tempfile.TemporaryDirectory() as local:  # figures are made locally, then uploaded
+        summary = analyze([folder], local)
+        for path in sorted(Path(local).iterdir()):
+            storage.write_bytes_atomic(storage.join(out, path.name), path.read_bytes())
+    print(summary.replace(local, out), flush=True)
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -157,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "resume":
             from sweep.launcher import resume_sweep
 
-            resume_sweep(args.path, _ray_options(args))
+            folder = resume_sweep(args.path, _ray_options(args))
+            if folder is not None and args.analyze:
+                _answer(folder)
         elif args.command == "presets":
             _presets()
         elif args.command == "check-cluster":

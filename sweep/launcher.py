@@ -59,8 +59,9 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
     return _run_datasets(spec, settings, raw, done=[])
 
 
-def resume_sweep(folder: str, ray_options: RayOptions) -> str:
-    """Continue an interrupted sweep in `folder`; a finished one resumes as a no-op."""
+def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
+    """Continue an interrupted sweep in `folder` and return it; a finished one resumes as a
+    no-op that writes nothing and returns None."""
     folder = storage.normalise(folder)
     ray_options.validate()
     layout = SweepLayout(folder)
@@ -81,8 +82,8 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str:
     remaining = [d for d in spec.datasets if d not in done]
     if not remaining:
         print(f"sweep {settings.name} is complete; nothing to resume. Results in "
-              f"{layout.results}")
-        return folder
+              f"{layout.results}; its analysis: `sweep analyze {folder}`")
+        return None
     _check_local_resources(ray_options, settings)
     raw = _read_datasets(spec, remaining)
     _start_ray(ray_options, settings)
@@ -113,15 +114,19 @@ def _read_datasets(spec: SweepSpec, datasets: list[str] | None = None) -> dict[s
 def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     import ray
 
+    from sweep import quiet
+
     if ray.is_initialized():
         return
+    level = quiet.configure(options.verbose)
     try:
         if options.address:
-            ray.init(address=options.address)
+            ray.init(address=options.address, logging_level=level)
         else:
             # No dashboard for a local Ray (and were one started, it would be localhost only).
             ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus,
-                     dashboard_host="127.0.0.1", include_dashboard=False)
+                     dashboard_host="127.0.0.1", include_dashboard=False,
+                     logging_level=level)
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
@@ -248,6 +253,7 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
     """A dataset's Tuner: Optuna's multi-objective search, optional ASHA, the log callbacks."""
     import optuna
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler
 
     from sweep.callbacks import ProgressCallback, ResultLogCallback
@@ -276,7 +282,9 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
         run_config=tune.RunConfig(
             name=dataset,
             storage_path=settings.layout.tune,
-            callbacks=[ResultLogCallback(settings.layout),
+            # Tune's automatic loggers are off (sweep.quiet); its JSON results stay, for the
+            # log's repair after a crash.
+            callbacks=[JsonLoggerCallback(), ResultLogCallback(settings.layout),
                        ProgressCallback(dataset, spec.num_samples)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,

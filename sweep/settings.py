@@ -54,6 +54,7 @@ class RayOptions:
     address: str | None = None
     num_cpus: int | None = None
     num_gpus: float | None = None
+    verbose: bool = False  # show Ray's and Optuna's own output (quiet otherwise)
 
     def validate(self) -> None:
         if self.num_cpus is not None and self.num_cpus < 1:

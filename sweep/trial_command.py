@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from common.describe import describe_config
@@ -31,13 +32,36 @@ def run_trial_command(settings: dict[str, Any]) -> list[dict[str, Any]]:
         check_ratio_fits(config, config.overdetermination_ratio)
     runner = TrialRunner(config)
     print(describe(runner), flush=True)
-    printer = RowPrinter(TRIAL_COLUMNS, write=lambda line: print(line, flush=True))
-    records = runner.run(printer.row)
+    bar = _progress_bar(runner) if sys.stdout.isatty() else None
+    printer = RowPrinter(TRIAL_COLUMNS, write=bar.write if bar else lambda line: print(
+        line, flush=True))
+
+    def row(record: dict[str, Any]) -> None:
+        printer.row(record)
+        if bar is not None:
+            bar.update(record["samples_seen"] - bar.n)
+
+    try:
+        records = runner.run(row)
+    finally:
+        if bar is not None:
+            bar.close()
     last = records[-1]
     print(f"{last['status']} ({last['stop_reason']}): test accuracy {last['test_accuracy']:.4f} "
           f"after {last['train_flops'] / 1e9:.3f} GFLOPs of training "
           f"({last['wall_time_s']:.1f} s on {last['device']})")
     return records
+
+
+def _progress_bar(runner: TrialRunner) -> Any:
+    """On a terminal: training samples done of the most the trial can take (its epochs), with
+    elapsed time and ETA; the table's rows print above it."""
+    from tqdm import tqdm
+
+    small = len(runner.small.y) if runner.small is not None else 0
+    total = runner.pretrain_epochs * small + runner.config.finetune_epochs * len(
+        runner.data.train_y)
+    return tqdm(total=total, unit="sample", unit_scale=True, dynamic_ncols=True, leave=False)
 
 
 def describe(runner: TrialRunner) -> str:

@@ -78,13 +78,37 @@ def assert_rows_match_replay(rows: pd.DataFrame) -> None:
                                   check_dtype=False)  # a baseline has no subset_size
 
 
+OUTPUT: dict[str, subprocess.CompletedProcess] = {}  # the quick sweep's run, by its folder
+
+
 @pytest.fixture(scope="module", params=["local", "s3"])
 def quick(request, tmp_path_factory) -> Location:
     storage = sweep_root(request.param, request, tmp_path_factory)
     result = run_sweep("run", "--preset", "quick", "--num-samples", "6", "--num-cpus", "2",
                        "--storage", str(storage), "--name", "quick", "--seed", "3")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    OUTPUT[str(storage / "quick")] = result
     return storage / "quick"
+
+
+# What a sweep must not print unless asked to (--verbose): its libraries' start-up chatter.
+CHATTER = ["Started a local Ray instance", "Token authentication", "tensorboard", "TensorBoard",
+           "A new study created", "Configuration for experiment", "View detailed results",
+           "INFO "]
+
+
+def test_quick_sweep_is_quiet_and_ends_with_the_answer(quick):
+    result = OUTPUT[str(quick)]
+    output = result.stdout + result.stderr
+    assert not [line for line in output.splitlines() if any(c in line for c in CHATTER)]
+    lines = result.stdout.strip().splitlines()
+    # The analysis of the finished sweep: the summary table, the headline, where it is written.
+    summary = next(i for i, line in enumerate(lines) if line.startswith("dataset "))
+    assert lines[summary + 1].split()[:2] == ["digits", "6"]
+    assert any(line.startswith("digits: ") for line in lines[summary:])  # the headline sentence
+    assert lines[-1].startswith(f"wrote {quick / 'analysis'}/report.md")
+    assert (quick / "analysis" / "report.md").exists()
+    assert (quick / "analysis" / "frontier_digits.png").exists()
 
 
 def test_quick_sweep_logs_every_evaluation_of_every_trial(quick):
