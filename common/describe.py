@@ -21,6 +21,12 @@ def _known(value: Any) -> bool:
 
 
 def describe_config(values: Mapping[str, Any]) -> str:
+    """The configuration; for a record of a trial stopped early, what it actually trained."""
+    if values.get("status") == "stopped" and _known(values.get("epoch")):
+        phase = "fine-tuning" if values.get("phase") == "finetune" else "pretraining"
+        planned = dict(values, status=None)
+        return (f"{describe_config(planned)}, stopped early after {values['epoch']:.2f} epochs "
+                f"of {phase}")
     strategy = values.get("strategy", "none")
     if strategy == "none":
         epochs = values.get("finetune_epochs")

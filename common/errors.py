@@ -26,6 +26,15 @@ class StorageError(UserError):
     """A storage location cannot be used: unknown scheme, unreachable, not writable, full."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """The sweep was stopped by a signal (SIGINT: Ctrl-C, or SIGTERM); `folder` says what to
+    resume. The CLI exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int, folder: str | None = None) -> None:
+        super().__init__(signum)
+        self.signum, self.folder = signum, folder
+
+
 class SweepWarning(UserWarning):
     """Something worth knowing that does not stop the work (a skipped file, a repaired log)."""
 

@@ -3,6 +3,7 @@
     <storage>/<name>/
         sweep.json                  the spec, the settings and the command that made the sweep
         state.json                  datasets whose study has finished
+        lock.json                   the lease of the one driver running the sweep
         results/<dataset>-<trial>.parquet   the result log: one file per trial
         tune/<dataset>/             Ray Tune's experiment (trials, searcher), for `resume`
         trial_state/<trial>/<evaluation>.pt   a running trial's newest saved states
@@ -35,6 +36,10 @@ class SweepLayout:
     @property
     def state(self) -> str:
         return storage.join(self.folder, "state.json")
+
+    @property
+    def lock(self) -> str:
+        return storage.join(self.folder, "lock.json")
 
     @property
     def results(self) -> str:

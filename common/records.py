@@ -51,13 +51,14 @@ TRIAL = _columns(
     ("test_loss", "float", "mean cross-entropy on the test set"),
     ("test_accuracy", "float", "accuracy on the test set"),
     ("wall_time_s", "float", "seconds since the trial started, evaluations included"),
-    ("status", "string", "running, finished or diverged: the last row says how a trial ended"),
+    ("status", "string", "running, finished, diverged or stopped (by an early-stopping "
+                         "scheduler): the last row says how a trial ended"),
     ("width", "int", "the model's width (first conv block's channels; MLP: 8x this)"),
     ("finetune_epochs", "int", "most epochs on the full training set"),
     ("augment", "bool", "whether batches were augmented (translations, flips for CIFAR)"),
     ("evaluation", "int", "index of this evaluation within the trial: 0, 1, 2, ..."),
     ("stop_reason", "string", "why the trial ended (max_epochs, target_accuracy, flops_budget, "
-                              "diverged); null while running"),
+                              "diverged, early_stopped); null while running"),
     ("train_time_s", "float", "seconds spent training, evaluations excluded"),
     ("flops_per_sample", "int", "training FLOPs of one example (forward + backward)"),
     ("macs_forward", "int", "thop's forward multiply-accumulates of one example (a cross-check)"),

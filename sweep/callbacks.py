@@ -28,6 +28,9 @@ class ResultLogCallback(Callback):
         self.log = ResultLog(layout.results)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        # A trial a scheduler stopped never made a last row of its own: name it on the last.
+        if self.log.mark_stopped(trial.config["dataset"], trial.trial_id):
+            self.log.flush(trial.config["dataset"], trial.trial_id)
         storage.delete_dir(self.layout.trial_state_folder(trial.trial_id))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
@@ -90,6 +93,8 @@ class ProgressCallback(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1
         r = self.last.get(trial.trial_id, {})
+        if r.get("status") == "running":  # ended with no last record: stopped by the scheduler
+            r = {**r, "status": "stopped", "stop_reason": "early_stopped"}
         what = describe_config(r) if r else "?"
         self._write(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
                     f"{what}: acc={r.get('test_accuracy', float('nan')):.4f} "

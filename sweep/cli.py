@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.errors import UserError, format_warning_lines
+from common.errors import Interrupted, UserError, format_warning_lines
 from search_spaces.spec import SAMPLERS, SCHEDULERS
 from sweep.settings import RayOptions, SweepSettings
 from trainables.config import TrialConfig
@@ -207,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"sweep {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        how = f"; continue it with `sweep resume {e.folder}`" if e.folder else ""
+        print(f"sweep {args.command}: interrupted ({signal.Signals(e.signum).name}){how}",
+              file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
         return 130

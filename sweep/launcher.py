@@ -13,6 +13,8 @@ import dataclasses
 import errno
 import json
 import os
+import signal
+import socket
 import sys
 import time
 from functools import partial
@@ -20,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from common import storage
-from common.errors import UserError, warn
+from common.errors import Interrupted, UserError, warn
 from common.layout import SweepLayout
 from common.provenance import VERSION, revision
 from search_spaces import SEARCH_ONLY, SweepSpec, baseline_points, define_space, parse_spec
+from sweep.lock import SweepLock
 from sweep.settings import RayOptions, SweepSettings
 from trainables.data import RawData, read_raw
 
@@ -44,6 +47,7 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
         raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
                         "or choose another --name")
     _check_local_resources(ray_options, settings)
+    _check_address(ray_options)
     raw = _read_datasets(spec)
     storage.check_writable(settings.storage)
     _start_ray(ray_options, settings)
@@ -53,10 +57,11 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
               "ray": dataclasses.asdict(ray_options), "version": VERSION,
               "revision": revision(), "command": " ".join(["sweep", *sys.argv[1:]]),
               "created": time.time()}
-    storage.write_text_atomic(layout.spec, json.dumps(record, indent=2))
-    print(f"sweep {settings.name}: {', '.join(spec.datasets)}, {spec.num_samples} trials each; "
-          f"results in {layout.results}", flush=True)
-    return _run_datasets(spec, settings, raw, done=[])
+    with SweepLock(folder):
+        storage.write_text_atomic(layout.spec, json.dumps(record, indent=2))
+        print(f"sweep {settings.name}: {', '.join(spec.datasets)}, {spec.num_samples} trials "
+              f"each; results in {layout.results}", flush=True)
+        return _run_datasets(spec, settings, raw, done=[])
 
 
 def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
@@ -85,10 +90,12 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
               f"{layout.results}; its analysis: `sweep analyze {folder}`")
         return None
     _check_local_resources(ray_options, settings)
-    raw = _read_datasets(spec, remaining)
-    _start_ray(ray_options, settings)
-    print(f"resuming sweep {settings.name}: {', '.join(remaining)}", flush=True)
-    return _run_datasets(spec, settings, raw, done=done)
+    _check_address(ray_options)
+    with SweepLock(folder):
+        raw = _read_datasets(spec, remaining)
+        _start_ray(ray_options, settings)
+        print(f"resuming sweep {settings.name}: {', '.join(remaining)}", flush=True)
+        return _run_datasets(spec, settings, raw, done=done)
 
 
 def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None:
@@ -104,6 +111,25 @@ def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None
         if need > have[kind]:
             raise UserError(f"each trial asks for {need:g} {kind} but the local Ray has "
                             f"{have[kind]:g} (--num-{kind.lower()}s)")
+
+
+CONNECT_TIMEOUT_S = float(os.environ.get("SWEEP_CONNECT_TIMEOUT_S", "30"))
+
+
+def _check_address(options: RayOptions) -> None:
+    """A cluster address given as host:port must answer within CONNECT_TIMEOUT_S, before
+    anything is written (Ray itself retries for many minutes)."""
+    address = options.address
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address!r}: expected host:port, auto, or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise UserError(f"--address {address}: no Ray cluster answers there within "
+                        f"{CONNECT_TIMEOUT_S:g} s ({e.strerror or e})") from None
 
 
 def _read_datasets(spec: SweepSpec, datasets: list[str] | None = None) -> dict[str, RawData]:
@@ -140,6 +166,32 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
 
 def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawData],
                   done: list[str]) -> str:
+    """Run each dataset's study not yet done. SIGINT (Ctrl-C) and SIGTERM stop it at once, as a
+    crash would (the log is exactly-once whatever moment a crash hits; Tune's experiment
+    snapshot is at most TUNE_GLOBAL_CHECKPOINT_S old): nothing is marked done, running trials
+    stay RUNNING in Optuna, and `Interrupted` names the folder to resume. (Tune's own SIGINT
+    handling is off: its graceful stop marks interrupted trials as terminated.)"""
+    previous = {signum: signal.signal(signum, _interrupted) for signum in STOP_SIGNALS}
+    try:
+        return _run_studies(spec, settings, raw, done)
+    except Interrupted as e:
+        e.folder = settings.folder
+        raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawData],
+                 done: list[str]) -> str:
     from sweep.study import fail_abandoned, open_study, snapshot
 
     layout = settings.layout

@@ -46,6 +46,16 @@ class ResultLog:
             for later in [k for k in rows if k > evaluation]:
                 del rows[later]
 
+    def mark_stopped(self, dataset: str, trial_id: str) -> bool:
+        """If the trial's last row says it is still running (it ended without a last record of
+        its own: an early-stopping scheduler stopped it), make that row say `stopped`, reason
+        `early_stopped`. True if a row changed."""
+        rows = self._trial_rows(dataset, trial_id)
+        if not rows or rows[max(rows)]["status"] != "running":
+            return False
+        rows[max(rows)].update(status="stopped", stop_reason="early_stopped")
+        return True
+
     def flush(self, dataset: str, trial_id: str) -> None:
         rows = self._trial_rows(dataset, trial_id)
         write_rows(self.file_for(dataset, trial_id), [rows[k] for k in sorted(rows)])

@@ -34,7 +34,7 @@ from search_spaces import SweepSpec, replay_space
 
 OBJECTIVES = (["test_accuracy", "train_flops"], ["max", "min"])
 TUNE_ID = "tune_trial_id"  # the Optuna trial's user attribute naming its Tune trial
-ENDED = ("finished", "diverged")
+ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 
 # The study URL of each study this driver has opened, by study name: a restored searcher finds
 # its study here, wherever the previous driver kept it.

@@ -153,6 +153,10 @@ CASES = [
     Case("run-more-gpus-than-exist", "run", _run("--num-cpus", "2", "--num-gpus", "0", "--gpus-per-trial", "0.5"),
          "each trial asks for 0.5 GPU but the local Ray has 0"),
     Case("run-name-taken", "run", _occupied, "already exists"),
+    Case("run-address-nothing-listens", "run", _run("--address", "127.0.0.1:1"),
+         "--address 127.0.0.1:1: no Ray cluster answers there"),
+    Case("run-address-not-host-port", "run", _run("--address", "somewhere"),
+         "expected host:port, auto, or ray://host:port"),
     # sweep run --config FILE
     Case("config-missing-file", "config", _run("--config", "/nonexistent.yaml"), "cannot read"),
     Case("config-malformed-yaml", "config", _yaml("datasets: [digits\n"), "not valid YAML at line"),

@@ -1,0 +1,104 @@
+"""Ctrl-C, SIGTERM, two drivers on one folder, and early-stopped trials, on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import optuna
+import pandas as pd
+import pytest
+from cli import run_sweep, sweep_command
+from test_faults import long_spec, start_sweep, wait_for_running_trial
+from test_sweep import assert_log_complete, write_spec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_sweep_is_not_done_and_resume_completes_it(tmp_path, signum, code):
+    folder = tmp_path / "i"
+    driver = start_sweep("--config", str(long_spec(tmp_path, trials=4, epochs=25)), "--num-cpus",
+                         "2", "--max-concurrent-trials", "2", "--storage", str(tmp_path),
+                         "--name", "i")
+    wait_for_running_trial(folder / "results", min_rows=6)
+    driver.send_signal(signum)  # to the driver alone, as Ctrl-C or `kill` would
+    output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == code, output[-3000:]
+    last = output.strip().splitlines()[-1]
+    assert last == (f"sweep run: interrupted ({signal.Signals(signum).name}); continue it with "
+                    f"`sweep resume {folder}`")
+    assert "finished" not in output.split("results in")[-1]  # no claim that it is done
+    assert not (folder / "state.json").exists()
+    assert not (folder / "lock.json").exists()  # released
+    interrupted = pd.read_parquet(folder / "results")
+    assert (interrupted.sort_values("evaluation").groupby("trial_id")["status"].last()
+            == "running").any()
+    study = optuna.load_study(study_name="i-digits", storage=f"sqlite:///{folder}/optuna.db")
+    running = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert running and not [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+
+    result = run_sweep("resume", str(folder), "--num-cpus", "2", "--no-analyze")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = pd.read_parquet(folder / "results")
+    assert_log_complete(df, trials=4)  # every trial the sweep asked for, each row once
+    study = optuna.load_study(study_name="i-digits", storage=f"sqlite:///{folder}/optuna.db")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4
+
+
+def test_a_second_driver_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    folder = tmp_path / "l"
+    env = {"SWEEP_LOCK_STALE_S": "6", "SWEEP_LOCK_HEARTBEAT_S": "1"}
+    first = subprocess.Popen(
+        [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
+         "--num-cpus", "2", "--max-concurrent-trials", "1", "--storage", str(tmp_path),
+         "--name", "l"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, **env})
+    wait_for_running_trial(folder / "results", min_rows=3)
+    second = run_sweep("resume", str(folder), "--num-cpus", "2", env=env)
+    assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+    assert f"{folder} is in use by another driver (host " in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    os.killpg(first.pid, signal.SIGKILL)  # the holder dies without releasing its lease
+    first.wait()
+    lease = json.loads((folder / "lock.json").read_text())
+    # As if it had run on another host: only staleness frees its lease.
+    (folder / "lock.json").write_text(json.dumps({**lease, "host": "elsewhere"}))
+    refused = run_sweep("resume", str(folder), "--num-cpus", "2", env=env)
+    assert refused.returncode == 2 and "host elsewhere" in refused.stderr, refused.stderr
+    time.sleep(7)  # the lease goes stale
+    taken = run_sweep("resume", str(folder), "--num-cpus", "2", "--no-analyze", env=env)
+    assert taken.returncode == 0, taken.stdout[-3000:] + taken.stderr[-3000:]
+    assert_log_complete(pd.read_parquet(folder / "results"), trials=3)
+    assert not (folder / "lock.json").exists()
+
+
+def test_early_stopped_trials_are_named_in_the_log(tmp_path):
+    spec = write_spec(tmp_path / "asha.yaml", datasets=["digits"], num_samples=6,
+                      scheduler="asha", fixed={"width": 8, "finetune_epochs": 20},
+                      search={"strategy": ["none"], "lr": {"low": 1e-5, "high": 3e-3, "log": True}},
+                      baselines=[{"lr": 0.001}])
+    result = run_sweep("run", "--config", str(spec), "--num-cpus", "2", "--storage",
+                       str(tmp_path), "--name", "asha")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = pd.read_parquet(tmp_path / "asha" / "results")
+    last = df.sort_values("evaluation").groupby("trial_id").last()
+    stopped = last[last["status"] == "stopped"]
+    assert len(stopped) >= 1, last[["status", "epoch"]]
+    assert (stopped["stop_reason"] == "early_stopped").all()
+    assert (stopped["epoch"] < 20).all()  # stopped before its nominal length
+    assert (last["status"].isin(["finished", "stopped"])).all()
+    # Every row before a trial's last says running; the progress line names the stop.
+    for trial_id in stopped.index:
+        rows = df[df["trial_id"] == trial_id].sort_values("evaluation")
+        assert (rows["status"].iloc[:-1] == "running").all()
+        assert f"{trial_id} (" in result.stdout
+    assert "stopped early after" in result.stdout
+    study = optuna.load_study(study_name="asha-digits",
+                              storage=f"sqlite:///{tmp_path}/asha/optuna.db")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6  # stopped trials reach Optuna with their last point
