@@ -78,9 +78,23 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     return _summary(df, found, out, tolerance)
 
 
+def in_progress(df: pd.DataFrame) -> str | None:
+    """A sentence saying the sweep is still running (some trial's last row says `running`),
+    or None. Those trials' latest evaluations are analysed as they stand."""
+    finals = final_rows(df)
+    running = int((finals["status"] == "running").sum())
+    if not running:
+        return None
+    return (f"In progress: {running} of {len(finals)} trials are still running (or were "
+            "interrupted); their latest evaluations are shown as they stand, not as results.")
+
+
 def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
     finals = final_rows(df)
     lines = [f"{'dataset':14} {'trials':>6} {'baseline best':>13} {'pretrain best':>13}  headline"]
+    progress = in_progress(df)
+    if progress:
+        lines.insert(0, progress)
     by_dataset = {h.dataset: h for h in found}
     for dataset, rows in finals.groupby("dataset", sort=True):
         base = rows[is_baseline(rows)]["test_accuracy"]
@@ -105,6 +119,9 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
     lines = ["# Sweep report", "", f"Results: {', '.join(paths)}; {len(df)} evaluations of "
              f"{len(finals)} trials. Compute = training FLOPs (forward + backward, "
              "FlopCounterMode) plus small-set selection FLOPs.", ""]
+    progress = in_progress(df)
+    if progress:
+        lines[2:2] = [f"**{progress}**", ""]
     for dataset in sorted(df["dataset"].unique()):
         lines += [f"## {dataset}", ""]
         for h in found:
@@ -121,7 +138,9 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
                   "accuracy):", "", "| configuration | lr | batch | width | test accuracy | "
                   "training GFLOPs | trial |", "|---|---|---|---|---|---|---|"]
         for _, r in frontier[frontier["dataset"] == dataset].iterrows():
-            lines.append(f"| {describe_config(r.to_dict())} | {r['lr']:g} | {r['batch_size']} | "
+            how = describe_config(r.to_dict()) + (" (running)" if r["status"] == "running"
+                                                  else "")
+            lines.append(f"| {how} | {r['lr']:g} | {r['batch_size']} | "
                          f"{r['width']} | {r['test_accuracy']:.4f} | "
                          f"{r['train_flops'] / 1e9:.3f} | {r['trial_id']} |")
         lines.append("")

@@ -22,6 +22,7 @@ completely here, before Ray starts: every problem is a one-line `ConfigError`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "se
 # Trial settings a sweep sets for each trial (the study's dataset, the sampled small set), which a
 # sweep file cannot fix.
 NOT_FIXABLE = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
+MAX_SAMPLES = 1_000_000
 TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "fixed", "search",
              "baselines"}
 
@@ -96,8 +98,10 @@ class SweepSpec:
             raise ConfigError("datasets: give at least one")
         for dataset in self.datasets:
             check_choice("dataset", dataset, DATASETS)
-        if not isinstance(self.num_samples, int) or self.num_samples < 1:
-            raise ConfigError(f"num_samples must be a whole number >= 1, got {self.num_samples!r}")
+        if (not isinstance(self.num_samples, int) or isinstance(self.num_samples, bool)
+                or not 1 <= self.num_samples <= MAX_SAMPLES):
+            raise ConfigError(f"num_samples must be a whole number in [1, {MAX_SAMPLES:,}], "
+                              f"got {self.num_samples!r}")
         if self.num_samples < len(self.baselines):
             raise ConfigError(f"num_samples ({self.num_samples}) is less than the number of "
                               f"baselines ({len(self.baselines)})")
@@ -209,6 +213,8 @@ def _domain(key: str, value: Any) -> Domain:
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
         if not numbers:
             raise ConfigError(f"search.{key}: low and high must be numbers")
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ConfigError(f"search.{key}: low and high must be finite, got {low}, {high}")
         if low > high:
             raise ConfigError(f"search.{key}: low ({low}) is above high ({high})")
         if not isinstance(log, bool):
@@ -248,9 +254,24 @@ def load_spec_file(path: str | Path) -> SweepSpec:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise ConfigError(f"{path}: not valid YAML{line} ({getattr(e, 'problem', e)})") from None
     return parse_spec(data, str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a mapping naming a key twice is an error (plain YAML keeps
+    the last value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)

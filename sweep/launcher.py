@@ -79,7 +79,7 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
         settings = SweepSettings(**saved["settings"])
         done = json.loads(storage.read_text(layout.state))["done"] if storage.exists(
             layout.state) else []
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{layout.spec}: unreadable sweep record ({e})") from None
     if storage.normalise(settings.folder) != folder:  # the folder was moved: follow it
         parent, _, name = folder.rstrip("/").rpartition("/")

@@ -4,14 +4,17 @@ defaults from here."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from common import storage
 from common.errors import UserError
 from common.layout import SweepLayout
+from trainables.config import MAX_SEED
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,22 @@ class SweepSettings:
     def validate(self) -> None:
         if not NAME_PATTERN.match(self.name):
             raise UserError(f"--name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        if len(self.name) > MAX_NAME:
+            raise UserError(f"--name is {len(self.name)} characters long; use at most "
+                            f"{MAX_NAME} (it names files and an Optuna study)")
+        for flag, value in (("--cpus-per-trial", self.cpus_per_trial),
+                            ("--gpus-per-trial", self.gpus_per_trial)):
+            if not math.isfinite(value):
+                raise UserError(f"{flag} must be a finite number, got {value}")
         if not self.cpus_per_trial > 0:
             raise UserError(f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}")
         if self.gpus_per_trial < 0:
             raise UserError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if self.max_concurrent_trials is not None and self.max_concurrent_trials < 1:
+            raise UserError(f"--max-concurrent-trials must be >= 1, got "
+                            f"{self.max_concurrent_trials}")
         if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
             raise UserError("--gpus-per-trial above 1 must be a whole number of GPUs")
         if self.max_failures < 0:
@@ -59,6 +74,8 @@ class RayOptions:
     def validate(self) -> None:
         if self.num_cpus is not None and self.num_cpus < 1:
             raise UserError(f"--num-cpus must be >= 1, got {self.num_cpus}")
+        if self.num_gpus is not None and not math.isfinite(self.num_gpus):
+            raise UserError(f"--num-gpus must be a finite number, got {self.num_gpus}")
         if self.num_gpus is not None and self.num_gpus < 0:
             raise UserError(f"--num-gpus must be >= 0, got {self.num_gpus}")
         if self.address and (self.num_cpus is not None or self.num_gpus is not None):

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from common.describe import describe_config
+from common.errors import ConfigError
 from sweep.table import RowPrinter, fmt_float
 from trainables.config import TrialConfig
 from trainables.sizing import check_ratio_fits
@@ -30,6 +31,12 @@ def run_trial_command(settings: dict[str, Any]) -> list[dict[str, Any]]:
     config = TrialConfig.from_dict(settings)
     if config.overdetermination_ratio is not None:
         check_ratio_fits(config, config.overdetermination_ratio)
+    if config.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device 'cuda': this machine has no CUDA GPU that torch can use; "
+                              "use --device cpu (or auto)")
     runner = TrialRunner(config)
     print(describe(runner), flush=True)
     bar = _progress_bar(runner) if sys.stdout.isatty() else None

@@ -169,3 +169,20 @@ def test_result_log_keeps_one_row_per_evaluation_and_ends_at_the_final_row(tmp_p
     assert df["evaluation"].tolist() == [0, 1, 2, 3, 4]
     assert df["test_accuracy"].tolist() == pytest.approx([0, 0.1, 0.22, 0.33, 0.44])
     assert df["status"].iloc[-1] == "finished"
+
+
+def test_analysis_of_a_running_sweep_says_so(tmp_path):
+    from analysis.report import analyze
+
+    done = [record("done", i, 10 * i, 0.1 * i) for i in range(4)]
+    done[-1]["status"] = "finished"
+    going = [record("going", i, 10 * i, 0.1 * i, strategy="class_mean", pretrain_epochs=2)
+             for i in range(2)]  # its last row: running
+    write_log(tmp_path / "results", {"done": done, "going": going})
+    summary = analyze([str(tmp_path)], tmp_path / "out")
+    assert summary.splitlines()[0].startswith("In progress: 1 of 2 trials are still running")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "**In progress: 1 of 2 trials" in report
+    going[-1]["status"] = "finished"
+    write_log(tmp_path / "results", {"done": done, "going": going})
+    assert not analyze([str(tmp_path)], tmp_path / "out2").startswith("In progress")

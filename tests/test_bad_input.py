@@ -79,11 +79,12 @@ def _cluster(edit: Callable[[str], str]) -> Callable[[Path], list[str]]:
     return args
 
 
-def _sweep_folder(content: str | None) -> Callable[[Path], list[str]]:
+def _sweep_folder(content: str | bytes | None) -> Callable[[Path], list[str]]:
     def args(tmp: Path) -> list[str]:
         (tmp / "old").mkdir()
         if content is not None:
-            (tmp / "old" / "sweep.json").write_text(content)
+            data = content.encode() if isinstance(content, str) else content
+            (tmp / "old" / "sweep.json").write_bytes(data)
         return ["resume", str(tmp / "old")]
     return args
 
@@ -120,6 +121,18 @@ CASES = [
     Case("trial-batch-not-whole", "trial", _trial("--batch-size", "1e-3"),
          "batch_size must be a whole number"),
     Case("trial-unknown-option", "trial", _trial("--learning-rate", "1"), "unrecognized arguments"),
+    Case("trial-lr-infinite", "trial", _trial("--lr", "inf"), "lr must be a finite number, got 'inf'"),
+    Case("trial-lr-nan", "trial", _trial("--lr", "nan"), "lr must be a number, got 'nan'"),
+    Case("trial-seed-negative", "trial", _trial("--seed", "-1"), "seed must be >= 0, got -1"),
+    Case("trial-seed-huge", "trial", _trial("--seed", "1e20"), "seed must be <= 4,294,967,295"),
+    Case("trial-width-huge", "trial", _trial("--width", "1e9"), "width must be <= 4,096"),
+    Case("trial-batch-huge", "trial", _trial("--batch-size", "1e30"), "batch_size must be <= 1,048,576"),
+    Case("trial-epochs-huge", "trial", _trial("--finetune-epochs", "1e12"), "finetune_epochs must be <= 100,000"),
+    Case("trial-budget-infinite", "trial", _trial("--flops-budget", "inf"), "flops_budget must be a finite number"),
+    Case("trial-target-nan", "trial", _trial("--target-accuracy", "nan"), "target_accuracy must be a number"),
+    Case("trial-bool-not-bool", "trial", _trial("--augment", "maybe"), "augment must be true or false"),
+    Case("trial-cuda-missing", "trial", _trial("--device", "cuda"), "device 'cuda': this machine has no CUDA GPU"),
+    Case("trial-unknown-device", "trial", _trial("--device", "tpu"), "unknown device 'tpu'"),
     # data folders
     Case("data-mnist-missing", "data", lambda t: ["trial", "--dataset", "mnist", "--data-dir",
                                                   str(t / "empty")], "mnist: files not found in"),
@@ -153,6 +166,16 @@ CASES = [
     Case("run-more-gpus-than-exist", "run", _run("--num-cpus", "2", "--num-gpus", "0", "--gpus-per-trial", "0.5"),
          "each trial asks for 0.5 GPU but the local Ray has 0"),
     Case("run-name-taken", "run", _occupied, "already exists"),
+    Case("run-gpus-nan", "run", _run("--gpus-per-trial", "nan"), "--gpus-per-trial must be a finite number"),
+    Case("run-cpus-infinite", "run", _run("--cpus-per-trial", "inf"), "--cpus-per-trial must be a finite number"),
+    Case("run-concurrency-zero", "run", _run("--max-concurrent-trials", "0"), "--max-concurrent-trials must be >= 1"),
+    Case("run-seed-negative", "run", _run("--seed", "-1"), "--seed must be in [0, 4294967295]"),
+    Case("run-seed-huge", "run", _run("--seed", str(2**40)), "--seed must be in [0, 4294967295]"),
+    Case("run-name-too-long", "run", lambda t: ["run", "--storage", str(t / "store"), "--name", "n" * 300],
+         "--name is 300 characters long; use at most 100"),
+    Case("run-num-gpus-nan", "run", _run("--num-gpus", "nan"), "--num-gpus must be a finite number"),
+    Case("run-negative-retries", "run", _run("--max-failures", "-1"), "--max-failures must be >= 0"),
+    Case("run-negative-samples", "run", _run("--num-samples", "-3"), "num_samples must be a whole number"),
     Case("run-address-nothing-listens", "run", _run("--address", "127.0.0.1:1"),
          "--address 127.0.0.1:1: no Ray cluster answers there"),
     Case("run-address-not-host-port", "run", _run("--address", "somewhere"),
@@ -188,9 +211,22 @@ CASES = [
     Case("config-baseline-pretrains", "config", _yaml("baselines: [{strategy: random}]\n"),
          "strategy must be none"),
     Case("config-unknown-sampler", "config", _yaml("sampler: grid\n"), "unknown sampler 'grid'"),
+    Case("config-infinite-bound", "config",
+         _yaml("search: {strategy: [none], lr: {low: 1.0e-4, high: .inf}}\n"), "low and high must be finite"),
+    Case("config-nan-bound", "config",
+         _yaml("search: {strategy: [none], lr: {low: .nan, high: 0.1}}\n"), "low and high must be finite"),
+    Case("config-bool-as-number", "config", _yaml("num_samples: true\n"), "num_samples must be a whole number"),
+    Case("config-bool-in-range", "config",
+         _yaml("search: {strategy: [none], lr: {low: true, high: 0.1}}\n"), "low and high must be numbers"),
+    Case("config-duplicate-key", "config", _yaml("num_samples: 3\nnum_samples: 4\n"), "duplicate key 'num_samples'"),
+    Case("config-duplicate-nested-key", "config", _yaml("fixed: {width: 4, width: 8}\n"), "duplicate key 'width'"),
+    Case("config-infinite-fixed-lr", "config", _yaml("fixed: {lr: .inf}\n"), "lr must be a finite number"),
+    Case("config-too-many-samples", "config", _yaml("num_samples: 100000000\n"), "num_samples must be a whole number in [1, 1,000,000]"),
+    Case("config-seed-out-of-range", "config", _yaml("fixed: {seed: -5}\n"), "seed must be >= 0"),
     # sweep resume / analyze
     Case("resume-not-a-sweep", "resume", _sweep_folder(None), "not a sweep folder"),
     Case("resume-corrupt-record", "resume", _sweep_folder("{ not json"), "unreadable sweep record"),
+    Case("resume-record-not-utf8", "resume", _sweep_folder(b"\xff\xfe\x00binary"), "unreadable sweep record"),
     Case("analyze-missing", "analyze", lambda t: ["analyze", str(t / "nothing"), "--out",
                                                   str(t / "out")], "no such file or folder"),
     Case("analyze-no-results", "analyze", lambda t: ["analyze", str(t), "--out", str(t / "out")],
@@ -298,8 +334,8 @@ def _bucket_objects() -> list[str]:
     return sorted(Location("s3://sweeps").files())
 
 
-def test_the_catalogue_covers_every_area_with_at_least_30_cases():
-    assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
+def test_the_catalogue_covers_every_area_with_at_least_90_cases():
+    assert len(CASES) + len(STORAGE_CASES) >= 90 and len({c.id for c in CASES}) == len(CASES)
     assert len({c[0] for c in STORAGE_CASES} | {c.id for c in CASES}) == len(CASES) + len(
         STORAGE_CASES)
     assert {c.area for c in CASES} == {"trial", "data", "run", "config", "resume", "analyze",

@@ -71,12 +71,15 @@ def test_analyze_while_the_sweep_runs_and_after(tmp_path, store):
     wait_for_running_trial(store / "a" / "results", min_rows=6)
     during = run_sweep("analyze", str(store / "a"), "--out", str(tmp_path / "during"))
     assert during.returncode == 0, during.stderr
-    assert during.stdout.splitlines()[1].split()[0] == "digits"
+    assert during.stdout.startswith("In progress: ")  # says the sweep is still running
+    assert during.stdout.splitlines()[2].split()[0] == "digits"
+    assert "**In progress: " in (tmp_path / "during" / "report.md").read_text()
     assert (tmp_path / "during" / "report.md").exists()
     output = finish(driver)
     assert driver.returncode == 0, output[-3000:]
     after = run_sweep("analyze", str(store / "a"), "--out", str(tmp_path / "after"))
     assert after.returncode == 0, after.stderr
+    assert not after.stdout.startswith("In progress")
     assert after.stdout.splitlines()[1].split()[:2] == ["digits", "2"]
     assert (tmp_path / "after" / "frontier.parquet").exists()
 

@@ -73,9 +73,9 @@ def test_killed_trial_worker_is_retried_from_its_last_checkpoint(tmp_path, store
     first_new = rows[rows["pid"] != victim["pid"]]["evaluation"].min()
     # Resumed at its checkpoint, not from zero. The bound is the killed worker's last logged row,
     # not `victim` (the log as read before the kill): results already sent by the worker reach
-    # the driver's log after the kill, so the log may end later than that reading.
+    # the driver's log after the kill, so the log may end later than that reading; and a row
+    # whose state the kill kept from being saved is redone (and replaced) by the new worker.
     killed_last = rows[rows["pid"] == victim["pid"]]["evaluation"].max()
-    assert killed_last >= victim["evaluation"]
     assert 0 < first_new <= killed_last + 1
     assert_rows_match_replay(rows)
 

@@ -25,6 +25,11 @@ SIZED_STRATEGIES = ("random", "stratified", "kmeans")
 DEVICES = ("auto", "cpu", "cuda")
 
 DEFAULT_PRETRAIN_EPOCHS = 10
+# Bounds that keep a value within what torch, numpy and a machine's memory accept.
+MAX_SEED = 2**32 - 1
+MAX_WIDTH = 4096
+MAX_BATCH = 2**20
+MAX_EPOCHS = 100_000
 # Defaults that depend on the dataset: digits is tiny (1,437 training images), so its default CNN
 # is narrow enough (P = 3,784) that Q = 2 is a real subset (757 images), and an epoch is cheap.
 DATASET_DEFAULTS: dict[str, dict[str, int]] = {
@@ -98,13 +103,14 @@ class TrialConfig:
         check_choice("model", self.model, MODELS)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("device", self.device, DEVICES)
-        _at_least("width", self.width, 1)
-        _at_least("finetune_epochs", self.finetune_epochs, 0)
-        _at_least("batch_size", self.batch_size, 1)
+        _in_range("width", self.width, 1, MAX_WIDTH)
+        _in_range("finetune_epochs", self.finetune_epochs, 0, MAX_EPOCHS)
+        _in_range("batch_size", self.batch_size, 1, MAX_BATCH)
+        _in_range("seed", self.seed, 0, MAX_SEED)  # what torch and numpy both accept
         if self.pretrain_epochs is not None:
-            _at_least("pretrain_epochs", self.pretrain_epochs, 0)
+            _in_range("pretrain_epochs", self.pretrain_epochs, 0, MAX_EPOCHS)
         if self.eval_every is not None:
-            _at_least("eval_every", self.eval_every, 1)
+            _in_range("eval_every", self.eval_every, 1, 2**62)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.subset_fraction is not None and not 0 < self.subset_fraction <= 1:
@@ -140,9 +146,11 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
 
 
-def _at_least(name: str, value: int, low: int) -> None:
+def _in_range(name: str, value: int, low: int, high: int) -> None:
     if value < low:
         raise ConfigError(f"{name} must be >= {low}, got {value}")
+    if value > high:
+        raise ConfigError(f"{name} must be <= {high:,}, got {value:,}")
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -179,11 +187,15 @@ def _convert(key: str, raw: Any, annotation: str) -> Any:
             number = float(raw)
             if math.isnan(number):
                 raise ValueError
+            if math.isinf(number):
+                raise ConfigError(f"{key} must be a finite number, got {raw!r}")
             return number
         if base == "str":
             if not isinstance(raw, str):
                 raise ValueError
             return raw
+    except ConfigError:
+        raise
     except (TypeError, ValueError):
         kind = {"bool": "true or false", "int": "a whole number", "float": "a number"}.get(
             base, "text"
