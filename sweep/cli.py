@@ -44,6 +44,9 @@ def _add_ray_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="join a running Ray cluster (e.g. auto)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray started here")
     parser.add_argument("--num-gpus", type=float, help="GPUs of the local Ray started here")
+    parser.add_argument("--logical-gpus", action="store_true",
+                        help="let --num-gpus exceed this machine's GPUs: Ray schedules with "
+                             "them, the trials train on the CPU (to try out GPU packing)")
     parser.add_argument("--verbose", action="store_true",
                         help="show Ray's and Optuna's own output (quiet by default)")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
@@ -130,7 +133,7 @@ def _run(args: argparse.Namespace) -> None:
 
 def _ray_options(args: argparse.Namespace) -> RayOptions:
     return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-                      verbose=args.verbose)
+                      verbose=args.verbose, logical_gpus=args.logical_gpus)
 
 
 def _answer(folder: str) -> None:

@@ -104,9 +104,13 @@ def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None
         return  # a cluster may scale up to fit its trials
     import torch
 
+    gpus = torch.cuda.device_count()
+    if options.num_gpus is not None and options.num_gpus > gpus and not options.logical_gpus:
+        raise UserError(f"--num-gpus {options.num_gpus:g}: this machine has {gpus} GPU(s) that "
+                        "torch can use, so the trials would run on the CPU; add --logical-gpus "
+                        "to schedule with GPUs it lacks (to try out packing)")
     have = {"CPU": options.num_cpus if options.num_cpus is not None else os.cpu_count() or 1,
-            "GPU": options.num_gpus if options.num_gpus is not None
-            else torch.cuda.device_count()}
+            "GPU": options.num_gpus if options.num_gpus is not None else gpus}
     for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):
         if need > have[kind]:
             raise UserError(f"each trial asks for {need:g} {kind} but the local Ray has "

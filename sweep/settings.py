@@ -70,6 +70,7 @@ class RayOptions:
     num_cpus: int | None = None
     num_gpus: float | None = None
     verbose: bool = False  # show Ray's and Optuna's own output (quiet otherwise)
+    logical_gpus: bool = False  # allow --num-gpus beyond the machine's GPUs (trials use the CPU)
 
     def validate(self) -> None:
         if self.num_cpus is not None and self.num_cpus < 1:

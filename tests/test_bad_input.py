@@ -174,6 +174,8 @@ CASES = [
     Case("run-name-too-long", "run", lambda t: ["run", "--storage", str(t / "store"), "--name", "n" * 300],
          "--name is 300 characters long; use at most 100"),
     Case("run-num-gpus-nan", "run", _run("--num-gpus", "nan"), "--num-gpus must be a finite number"),
+    Case("run-gpus-the-machine-lacks", "run", _run("--num-cpus", "2", "--num-gpus", "1"),
+         "--num-gpus 1: this machine has 0 GPU(s) that torch can use"),
     Case("run-negative-retries", "run", _run("--max-failures", "-1"), "--max-failures must be >= 0"),
     Case("run-negative-samples", "run", _run("--num-samples", "-3"), "num_samples must be a whole number"),
     Case("run-address-nothing-listens", "run", _run("--address", "127.0.0.1:1"),

@@ -162,6 +162,7 @@ def test_fractional_gpus_run_four_trials_at_once(tmp_path):
                       search={"strategy": ["none"], "seed": [0, 1, 2, 3]},
                       baselines=[{"seed": 0}, {"seed": 1}, {"seed": 2}, {"seed": 3}])
     result = run_sweep("run", "--config", str(spec), "--num-cpus", "2", "--num-gpus", "1",
+                       "--logical-gpus",
                        "--gpus-per-trial", "0.25", "--cpus-per-trial", "0.5",
                        "--storage", str(tmp_path), "--name", "pack")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
