@@ -202,10 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "analyze":
             _analyze(args)
         elif args.command == "trial":
-            from sweep.trial_command import run_trial_command
-
             names = {f.name for f in dataclasses.fields(TrialConfig)}
             settings = {k: v for k, v in vars(args).items() if k in names and v is not None}
+            TrialConfig.from_dict(settings)  # bad values fail here, before torch loads
+            from sweep.trial_command import run_trial_command
+
             run_trial_command(settings)
         return 0
     except UserError as e:

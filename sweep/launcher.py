@@ -19,7 +19,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import storage
 from common.errors import Interrupted, UserError, warn
@@ -28,7 +28,9 @@ from common.provenance import VERSION, revision
 from search_spaces import SEARCH_ONLY, SweepSpec, baseline_points, define_space, parse_spec
 from sweep.lock import SweepLock
 from sweep.settings import RayOptions, SweepSettings
-from trainables.data import RawData, read_raw
+
+if TYPE_CHECKING:
+    from trainables.data import RawData
 
 # Tune snapshots its experiment (which trials exist) at most this often; a crash loses trials
 # started since the last one (the resume sets their rows aside). Tune's default is longer.
@@ -137,6 +139,8 @@ def _check_address(options: RayOptions) -> None:
 
 
 def _read_datasets(spec: SweepSpec, datasets: list[str] | None = None) -> dict[str, RawData]:
+    from trainables.data import read_raw
+
     data_dir, download = spec.fixed.get("data_dir"), bool(spec.fixed.get("download", False))
     return {d: read_raw(d, data_dir, download) for d in (datasets or spec.datasets)}
 

@@ -111,3 +111,18 @@ def test_sweep_layout_names_and_parses_its_files():
     assert trial_of_result_file("digits-.parquet", "digits") is None
     assert evaluation_of_state_file(state_file_name(17)) == 17
     assert evaluation_of_state_file(".000017.pt.tmp") is None
+
+
+@pytest.mark.parametrize("args", [
+    ["trial", "--lr", "inf"], ["run", "--gpus-per-trial", "nan", "--name", "x"],
+    ["run", "--config", "/nonexistent.yaml"],
+])
+def test_a_bad_input_error_loads_neither_torch_nor_ray(args, tmp_path):
+    script = sweep_command()
+    command = [sys.executable, "-X", "importtime", *([script[0]] if script[0] != sys.executable
+                                                      else script[1:]), *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    imported = {line.split("|")[-1].strip().split(".")[0]
+                for line in result.stderr.splitlines() if "|" in line}
+    assert "sweep" in imported and not imported & set(HEAVY)
