@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.interactive import write_interactive_report
 from analysis.load import final_rows, is_baseline, load_results, write_atomic
 from analysis.pareto import hypervolume, pareto_front
 from analysis.plots import frontier_figure, q_figure, savings_figure
 from analysis.savings import (
+    CONFIG_KEYS,
     DEFAULT_TOLERANCE,
+    Headline,
     headlines,
     savings_table,
     target_table,
@@ -45,18 +48,18 @@ def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
 
 def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE,
             target: float | None = None) -> str:
-    """Write frontier.parquet/.csv, savings.csv, figures, report.md (and with `target`,
-    target.csv: compute to reach that accuracy per configuration across seeds) to `out`;
-    return a summary."""
+    """Write frontier.parquet/.csv, savings.csv, figures, report.md, report.html (and with
+    `target`, target.csv: compute to reach that accuracy per configuration across seeds) to
+    `out`; return a summary."""
     df = load_results(paths)
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"--out {out}: cannot create ({e.strerror})") from None
-    frontier = pareto_front(df, points="final")[FRONTIER_COLUMNS]
-    write_atomic(out / "frontier.parquet", frontier.to_parquet(index=False))
-    write_atomic(out / "frontier.csv", frontier.to_csv(index=False).encode())
+    frontier = pareto_front(df, points="final")  # every column: the report describes rows
+    write_atomic(out / "frontier.parquet", frontier[FRONTIER_COLUMNS].to_parquet(index=False))
+    write_atomic(out / "frontier.csv", frontier[FRONTIER_COLUMNS].to_csv(index=False).encode())
     savings = savings_table(df)
     write_atomic(out / "savings.csv", savings.to_csv(index=False).encode())
     volumes = frontier_hypervolumes(df)
@@ -75,6 +78,9 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
         write_atomic(out / "target.csv", reach.to_csv(index=False).encode())
     report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach)
     write_atomic(out / "report.md", report.encode())
+    write_interactive_report(df, savings, found, out / "report.html", tolerance,
+                             answer=_answer_line(df, found, tolerance).strip("*"),
+                             notes=[n for n in (in_progress(df), _results_line(df, paths)) if n])
     return _summary(df, found, out, tolerance)
 
 
@@ -100,28 +106,71 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
         base = rows[is_baseline(rows)]["test_accuracy"]
         pre = rows[~is_baseline(rows)]["test_accuracy"]
         headline = by_dataset.get(dataset)
-        saving = "-" if headline is None else (
-            "not reached" if not np.isfinite(headline.pretrain_flops)
-            else f"{headline.savings:.2f}x fewer FLOPs at baseline accuracy "
-                 f"-{tolerance * 100:.1f}pp")
+        saving = "-" if headline is None else _saving(headline, tolerance)
         lines.append(f"{dataset:14} {len(rows):>6} {_pct(base):>13} {_pct(pre):>13}  {saving}")
     lines += [h.sentence(tolerance) for h in found]
-    lines.append(f"wrote {out}/report.md, frontier.parquet/.csv, savings.csv and figures")
+    lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv and "
+                 "figures")
     return "\n".join(lines)
+
+
+def _saving(h: Headline, tolerance: float) -> str:
+    """A headline's saving in a few words: '1.36x fewer FLOPs at baseline accuracy -0.5pp'."""
+    if not np.isfinite(h.pretrain_flops):
+        return "not reached"
+    if h.baseline_flops == 0:
+        return "no compute to save"
+    at = f"at baseline accuracy -{tolerance * 100:.1f}pp"
+    if not np.isfinite(h.savings):
+        return f"reached with no training compute {at}"
+    if h.savings >= 1:
+        return f"{h.savings:.2f}x fewer FLOPs {at}"
+    return f"{1 / h.savings:.2f}x more FLOPs {at}"
+
+
+def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> str:
+    """report.md's first line: per dataset, what pretraining saves, or why nothing is said."""
+    by_dataset = {h.dataset: h for h in found}
+    best = f"ordinary training's best accuracy (within {tolerance * 100:.1f} pp)"
+    parts = []
+    for dataset in sorted(df["dataset"].unique()):
+        h = by_dataset.get(dataset)
+        if h is None:
+            answer = "no comparison (it needs ordinary-training and pretraining trials)"
+        elif not np.isfinite(h.pretrain_flops):
+            answer = f"no pretraining configuration reaches {best}"
+        elif h.baseline_flops == 0:
+            answer = "no compute to save (ordinary training is at its best untrained)"
+        elif not np.isfinite(h.savings):
+            answer = f"pretraining reaches {best} with no training compute"
+        elif h.savings >= 1:
+            answer = f"pretraining reaches {best} with {h.savings:.2f}x fewer FLOPs"
+        else:
+            answer = f"pretraining needs {1 / h.savings:.2f}x more FLOPs to reach {best}"
+        parts.append(f"{dataset}: {answer}")
+    return f"**Answer: {'; '.join(parts)}.**"
+
+
+def _results_line(df: pd.DataFrame, paths: list[str]) -> str:
+    return (f"Results: {', '.join(paths)}; {len(df)} evaluations of {len(final_rows(df))} "
+            "trials. Compute = training FLOPs (forward + backward, FlopCounterMode) plus "
+            "small-set selection FLOPs.")
 
 
 def _pct(values: pd.Series) -> str:
     return "-" if values.empty else f"{values.max():.2%}"
 
 
+def _gflops(value: float) -> str:
+    return f"{value:.3g}" if np.isfinite(value) else "not reached"
+
+
 def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach) -> str:
-    finals = final_rows(df)
-    lines = ["# Sweep report", "", f"Results: {', '.join(paths)}; {len(df)} evaluations of "
-             f"{len(finals)} trials. Compute = training FLOPs (forward + backward, "
-             "FlopCounterMode) plus small-set selection FLOPs.", ""]
+    lines = ["# Sweep report", "", _answer_line(df, found, tolerance), ""]
     progress = in_progress(df)
     if progress:
-        lines[2:2] = [f"**{progress}**", ""]
+        lines += [f"**{progress}**", ""]
+    lines += [_results_line(df, paths), ""]
     for dataset in sorted(df["dataset"].unique()):
         lines += [f"## {dataset}", ""]
         for h in found:
@@ -134,21 +183,79 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
                       f"({v['reference_log10_flops']:.2f}, 0): pretraining "
                       f"{v['hypervolume_pretraining']:.3f}, ordinary training "
                       f"{v['hypervolume_ordinary']:.3f} (larger is better).", ""]
-        lines += ["Frontier configurations (each trial's final evaluation; less FLOPs, more "
-                  "accuracy):", "", "| configuration | lr | batch | width | test accuracy | "
-                  "training GFLOPs | trial |", "|---|---|---|---|---|---|---|"]
-        for _, r in frontier[frontier["dataset"] == dataset].iterrows():
-            how = describe_config(r.to_dict()) + (" (running)" if r["status"] == "running"
-                                                  else "")
-            lines.append(f"| {how} | {r['lr']:g} | {r['batch_size']} | "
-                         f"{r['width']} | {r['test_accuracy']:.4f} | "
-                         f"{r['train_flops'] / 1e9:.3f} | {r['trial_id']} |")
-        lines.append("")
+        lines += _frontier_section(frontier[frontier["dataset"] == dataset],
+                                   final_rows(df[df["dataset"] == dataset]))
         if reach is not None:
             lines += _target_section(reach[reach["dataset"] == dataset], target)
         lines += [f"![{p.stem}]({p.name})" for p in figures.get(dataset, [])]
         lines.append("")
     return "\n".join(lines)
+
+
+def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame:
+    """Frontier rows of configurations that differ only by seed, as one row each: the distinct
+    seeds among them (`seeds`), how many of the configuration's runs (final rows in `finals`) are
+    on the frontier (`on_frontier`) of how many there are (`runs`), the median, min and max of
+    their test accuracy and training GFLOPs, and their trials; sorted by median GFLOPs.
+
+    A configuration is everything in `savings.CONFIG_KEYS` and what `describe_config` says of
+    the row (so a trial stopped early, or still running, is not pooled with finished ones).
+    """
+    columns = ["configuration", "lr", "batch_size", "width", "seeds", "on_frontier", "runs",
+               "median_accuracy", "min_accuracy", "max_accuracy", "median_gflops",
+               "min_gflops", "max_gflops", "trials"]
+    frontier = frontier.assign(configuration=[_how(r) for r in frontier.to_dict("records")])
+    frontier = frontier.assign(key=_config_keys(frontier))
+    runs = _config_keys(finals.assign(
+        configuration=[_how(r) for r in finals.to_dict("records")])).value_counts()
+    rows = []
+    for key, group in frontier.groupby("key", sort=False):
+        first = group.iloc[0]
+        accuracy, gflops = group["test_accuracy"], group["train_flops"] / 1e9
+        rows.append({"configuration": first["configuration"], "lr": first["lr"],
+                     "batch_size": first["batch_size"], "width": first["width"],
+                     "seeds": group["seed"].nunique(dropna=False), "on_frontier": len(group),
+                     "runs": int(runs.get(key, len(group))),
+                     "median_accuracy": accuracy.median(), "min_accuracy": accuracy.min(),
+                     "max_accuracy": accuracy.max(), "median_gflops": gflops.median(),
+                     "min_gflops": gflops.min(), "max_gflops": gflops.max(),
+                     "trials": ", ".join(group["trial_id"].astype(str))})
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(["median_gflops", "median_accuracy"], ascending=[True, False],
+                             ignore_index=True, kind="stable")
+
+
+def _config_keys(rows: pd.DataFrame) -> pd.Series:
+    """One string per row naming its configuration (NaN reads 'nan', so missing values match)."""
+    keys = [k for k in (*CONFIG_KEYS, "configuration") if k in rows.columns]
+    return pd.Series(["|".join(map(str, values)) for values in rows[keys].itertuples(index=False)],
+                     index=rows.index, dtype=object)
+
+
+def _how(row: dict) -> str:
+    return describe_config(row) + (" (running)" if row.get("status") == "running" else "")
+
+
+def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[str]:
+    lines = ["Frontier configurations (each trial's final evaluation; less FLOPs, more "
+             "accuracy). The seeds of one configuration share a row: median (min-max) of those "
+             "on the frontier.", "",
+             "| configuration | lr | batch | width | seeds | runs on frontier / all | "
+             "test accuracy | training GFLOPs | trials |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in collapse_seeds(frontier, finals).iterrows():
+        accuracy = _spread(r["median_accuracy"], r["min_accuracy"], r["max_accuracy"], ".4f")
+        gflops = _spread(r["median_gflops"], r["min_gflops"], r["max_gflops"], ".3f")
+        lines.append(f"| {r['configuration']} | {r['lr']:g} | {r['batch_size']} | "
+                     f"{r['width']} | {r['seeds']} | {r['on_frontier']} / {r['runs']} | "
+                     f"{accuracy} | {gflops} | {r['trials']} |")
+    return lines + [""]
+
+
+def _spread(median: float, low: float, high: float, spec: str) -> str:
+    """'0.9472' for one value, '0.9472 (0.9400-0.9510)' for several."""
+    if low == high:
+        return format(median, spec)
+    return f"{median:{spec}} ({low:{spec}}-{high:{spec}})"
 
 
 def _target_section(reach: pd.DataFrame, target: float) -> list[str]:
@@ -158,9 +265,10 @@ def _target_section(reach: pd.DataFrame, target: float) -> list[str]:
              "savings, same seed |", "|---|---|---|---|---|"]
     for _, r in reach.iterrows():
         how = describe_config({**r.to_dict(), "subset_fraction": None})
-        lines.append(f"| {how} | {r['seeds']} ({r['reached']}) | {r['median_gflops']:.3g} | "
-                     f"{r['min_gflops']:.3g}-{r['max_gflops']:.3g} | "
-                     f"{_ratio(r['median_savings_same_seed'])} |")
+        spread = (_gflops(r["min_gflops"]) if r["min_gflops"] == r["max_gflops"]
+                  else f"{_gflops(r['min_gflops'])}-{_gflops(r['max_gflops'])}")
+        lines.append(f"| {how} | {r['seeds']} ({r['reached']}) | {_gflops(r['median_gflops'])} "
+                     f"| {spread} | {_ratio(r['median_savings_same_seed'])} |")
     return lines + [""]
 
 

@@ -112,6 +112,10 @@ class Headline:
                     "is no compute to save")
         c = self.config
         how = describe_config(c)
+        if self.pretrain_flops == 0:
+            return (f"{self.dataset}: {how} reaches {reach} at its first evaluation, with no "
+                    f"training compute (ordinary training: {self.baseline_flops / 1e9:.3g} "
+                    "GFLOPs)")
         if self.savings >= 1:
             return (f"{self.dataset}: {how} reaches {reach} with {self.savings:.2f}x fewer FLOPs "
                     f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")

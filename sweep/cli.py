@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.errors import Interrupted, UserError, format_warning_lines
 from search_spaces.spec import SAMPLERS, SCHEDULERS
+from sweep.dashboard import DEFAULT_PORT
 from sweep.settings import RayOptions, SweepSettings
 from trainables.config import TrialConfig
 
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="'reaches the baseline's accuracy' within this (default 0.005)")
     analyze.add_argument("--target", type=float,
                          help="also tabulate compute to reach this test accuracy, across seeds")
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve a sweep's Optuna studies with optuna-dashboard on 127.0.0.1 "
+                          "(needs the extra: pip install -e \".[dashboard]\")")
+    dashboard.add_argument("path", help="the sweep's folder: <storage>/<name>")
+    dashboard.add_argument("--port", type=int, default=DEFAULT_PORT,
+                           help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
 
     trial = commands.add_parser("trial", help="run one trial in-process (no Ray), print its table")
     _add_trial_options(trial)
@@ -201,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.file}: valid ({types})")
         elif args.command == "analyze":
             _analyze(args)
+        elif args.command == "dashboard":
+            from sweep.dashboard import serve_dashboard
+
+            serve_dashboard(args.path, args.port, announce=lambda line: print(line, flush=True))
         elif args.command == "trial":
             names = {f.name for f in dataclasses.fields(TrialConfig)}
             settings = {k: v for k, v in vars(args).items() if k in names and v is not None}

@@ -1,4 +1,5 @@
 import math
+import re
 import warnings
 
 import pandas as pd
@@ -186,3 +187,78 @@ def test_analysis_of_a_running_sweep_says_so(tmp_path):
     going[-1]["status"] = "finished"
     write_log(tmp_path / "results", {"done": done, "going": going})
     assert not analyze([str(tmp_path)], tmp_path / "out2").startswith("In progress")
+
+
+def seeded(trial, seed, points, **config):
+    """A trial's rows with the configuration keys a report groups by."""
+    common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)
+    return [record(trial, i, f, a, seed=seed, **(common | config))
+            | {"status": "finished" if i == len(points) - 1 else "running"}
+            for i, (f, a) in enumerate(points)]
+
+
+RANDOM = dict(strategy="random", subset_size=50, subset_fraction=0.5, overdetermination_ratio=2.0,
+              pretrain_epochs=3)
+
+
+def test_report_collapses_frontier_seeds_of_one_configuration(tmp_path):
+    from analysis.report import analyze
+
+    # ordinary training: one seed; random pretraining: three seeds, two on the frontier
+    # (5 GFLOPs at 0.85 and 6 at 0.87; the third, 7 at 0.84, is dominated)
+    write_log(tmp_path / "results", {
+        "b0": seeded("b0", 0, [(0, 0.1), (4e9, 0.7), (8e9, 0.86)], pretrain_epochs=0),
+        "p0": seeded("p0", 0, [(0, 0.1), (5e9, 0.85)], **RANDOM),
+        "p1": seeded("p1", 1, [(0, 0.1), (6e9, 0.87)], **RANDOM),
+        "p2": seeded("p2", 2, [(0, 0.1), (7e9, 0.84)], **RANDOM),
+    })
+    analyze([str(tmp_path)], tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| random pretraining")]
+    assert rows == ["| random pretraining on K=50 (50.0%, Q=2) for 3 epochs | 0.001 | 64 | 6 | 2 "
+                    "| 2 / 3 | 0.8600 (0.8500-0.8700) | 5.500 (5.000-6.000) | p0, p1 |"]
+    # frontier.csv keeps one row per trial (ordinary training's 8 GFLOPs at 0.86 is dominated)
+    assert sorted(pd.read_csv(tmp_path / "out" / "frontier.csv")["trial_id"]) == ["p0", "p1"]
+
+
+def test_collapse_seeds_keeps_configurations_apart():
+    from analysis import pareto_front
+    from analysis.load import final_rows
+    from analysis.report import collapse_seeds
+
+    rows = (seeded("p0", 0, [(0, 0.1), (5e9, 0.85)], **RANDOM)
+            + seeded("p1", 0, [(0, 0.1), (6e9, 0.87)], **(RANDOM | {"lr": 2e-3}))
+            + seeded("p2", 1, [(0, 0.1), (7e9, 0.9)], **RANDOM))
+    df = pd.DataFrame(rows)
+    table = collapse_seeds(pareto_front(df), final_rows(df))
+    assert table["trials"].tolist() == ["p0, p2", "p1"]  # both 6 GFLOPs median: 0.875 first
+    assert table["seeds"].tolist() == [2, 1] and table["runs"].tolist() == [2, 1]
+    assert table.loc[0, ["min_gflops", "median_gflops", "max_gflops"]].tolist() == \
+        pytest.approx([5, 6, 7])
+
+
+def test_report_and_summary_say_not_reached_never_inf(tmp_path):
+    from analysis.report import analyze
+
+    # pretraining never gets to ordinary training's 0.86, nor to the target 0.8
+    write_log(tmp_path / "results", {
+        "b0": seeded("b0", 0, [(0, 0.1), (4e9, 0.7), (8e9, 0.86)], pretrain_epochs=0),
+        "p0": seeded("p0", 0, [(0, 0.1), (5e9, 0.6)], **RANDOM),
+        "p1": seeded("p1", 1, [(0, 0.1), (6e9, 0.75)], **RANDOM),
+    })
+    summary = analyze([str(tmp_path)], tmp_path / "out", target=0.8)
+    report = (tmp_path / "out" / "report.md").read_text()
+    for text in (summary, report):
+        assert not re.search(r"\binf", text), text
+    assert summary.splitlines()[1].split()[:2] == ["digits", "3"]
+    assert summary.splitlines()[1].endswith("not reached")
+    target_rows = [line for line in report.splitlines()
+                   if line.startswith("| random pretraining") and "(0) |" in line]
+    assert target_rows == ["| random pretraining on K=50 (Q=2) for 3 epochs | 2 (0) | "
+                           "not reached | not reached | - |"]
+    # the answer first, then each dataset's section starts with its headline
+    lines = report.splitlines()
+    assert lines[2] == ("**Answer: digits: no pretraining configuration reaches ordinary "
+                        "training's best accuracy (within 0.5 pp).**")
+    section = lines.index("## digits")
+    assert lines[section + 2].startswith("**digits: no pretraining configuration reaches")
