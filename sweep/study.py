@@ -78,7 +78,7 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
     study = optuna.create_study(storage=url, study_name=name, directions=directions,
                                 load_if_exists=True)
     ended = _ended_trials(logged_trials(layout.results, dataset))
-    by_tune_id = {t.user_attrs.get(TUNE_ID): t for t in study.get_trials(deepcopy=False)}
+    by_tune_id = _by_tune_id(study)
     for tune_id, row in ended.items():
         values = [float(row[m]) for m in OBJECTIVES[0]]
         known = by_tune_id.get(tune_id)
@@ -95,6 +95,11 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
             user_attrs={TUNE_ID: tune_id}))
     _OPENED[name] = url
     return url
+
+
+def _by_tune_id(study: optuna.Study) -> dict[str | None, optuna.trial.FrozenTrial]:
+    """A study's trials by the Tune trial each stands for."""
+    return {t.user_attrs.get(TUNE_ID): t for t in study.get_trials(deepcopy=False)}
 
 
 def _ended_trials(files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -192,8 +197,7 @@ class SweepSearch(OptunaSearch):
         self._storage = optuna.storages.RDBStorage(url)
         self._ot_study = optuna.load_study(study_name=self._study_name, storage=self._storage,
                                            sampler=self._sampler)
-        by_tune_id = {t.user_attrs.get(TUNE_ID): t
-                      for t in self._ot_study.get_trials(deepcopy=False)}
+        by_tune_id = _by_tune_id(self._ot_study)
         for tune_id, (params, distributions) in self._pending_templates.items():
             found = by_tune_id.get(tune_id)
             if found is None:  # started after the last snapshot: recreate it, still running

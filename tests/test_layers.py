@@ -42,16 +42,22 @@ def test_light_edges_import_neither_torch_nor_ray(code):
     assert not loaded_after(code) & set(HEAVY)
 
 
-def test_sweep_help_loads_neither_torch_nor_ray():
-    # The console script, run with -X importtime: every module it imported is listed on stderr.
+def cli_imports(*args: str, cwd: Path | None = None) -> tuple[subprocess.CompletedProcess,
+                                                                set[str]]:
+    """Run the console script with -X importtime: its result, and the top-level modules it
+    imported (each is listed on stderr)."""
     script = sweep_command()
-    command = ([sys.executable, "-X", "importtime", script[0], "--help"]
-               if script[0] != sys.executable else [sys.executable, "-X", "importtime",
-                                                    *script[1:], "--help"])
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert "usage: sweep" in result.stdout
+    target = [script[0]] if script[0] != sys.executable else script[1:]
+    result = subprocess.run([sys.executable, "-X", "importtime", *target, *args],
+                            capture_output=True, text=True, cwd=cwd)
     imported = {line.split("|")[-1].strip().split(".")[0]
                 for line in result.stderr.splitlines() if "|" in line}
+    return result, imported
+
+
+def test_sweep_help_loads_neither_torch_nor_ray():
+    result, imported = cli_imports("--help")
+    assert result.returncode == 0 and "usage: sweep" in result.stdout
     assert "sweep" in imported and not imported & set(HEAVY)
 
 
@@ -118,11 +124,6 @@ def test_sweep_layout_names_and_parses_its_files():
     ["run", "--config", "/nonexistent.yaml"],
 ])
 def test_a_bad_input_error_loads_neither_torch_nor_ray(args, tmp_path):
-    script = sweep_command()
-    command = [sys.executable, "-X", "importtime", *([script[0]] if script[0] != sys.executable
-                                                      else script[1:]), *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    result, imported = cli_imports(*args, cwd=tmp_path)
     assert result.returncode == 2
-    imported = {line.split("|")[-1].strip().split(".")[0]
-                for line in result.stderr.splitlines() if "|" in line}
     assert "sweep" in imported and not imported & set(HEAVY)
