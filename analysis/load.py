@@ -9,31 +9,25 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from common import storage
 from common.errors import UserError, warn
-from common.records import arrow_schema
+from common.result_files import read_log, read_table
 
 
 def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
     """Rows of one or several sweeps: a sweep folder, its `results/`, or one Parquet file each.
 
-    Local paths or URIs. A corrupt or partial file is skipped with a warning naming it. Files are
-    written atomically (temporary name, then rename), so a running sweep reads consistently.
+    Local paths or URIs. Running trials' newest rows are included (`common.result_files`). A
+    corrupt or partial file is skipped with a warning naming it. Files are written atomically
+    (temporary name, then rename), so a running sweep reads consistently.
     """
     locations = [path_or_paths] if isinstance(path_or_paths, str) else list(path_or_paths)
     tables = []
     for location in locations:
-        storage.check_reachable(storage.normalise(location))
-        for file in _parquet_files(storage.normalise(location)):
-            fs, path = storage.filesystem(file)
-            try:
-                table = pq.read_table(path, filesystem=fs)
-                schema = arrow_schema()
-                tables.append(table.select(schema.names).cast(schema))
-            except (OSError, pa.ArrowException, KeyError) as e:
-                warn(f"skipped unreadable result file {file} ({e})")
+        location = storage.normalise(location)
+        storage.check_reachable(location)
+        tables += _read_location(location)
     if not tables:
         raise UserError(f"no results in {', '.join(locations)}")
     df = pa.concat_tables(tables).to_pandas()
@@ -41,21 +35,21 @@ def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
                           ignore_index=True)
 
 
-def _parquet_files(location: str) -> list[str]:
+def _read_location(location: str) -> list[pa.Table]:
     fs, path = storage.filesystem(location)
     info = fs.get_file_info(path)
-    if info.type == pafs.FileType.File:
-        return [location]
     if info.type == pafs.FileType.NotFound:
         raise UserError(f"{location}: no such file or folder")
+    if info.type == pafs.FileType.File:
+        try:
+            return [read_table(location)]
+        except (OSError, pa.ArrowException, KeyError) as e:
+            warn(f"skipped unreadable result file {location} ({e})")
+            return []
     results_path = f"{path.rstrip('/')}/results"  # a sweep folder: read its results/
     if fs.get_file_info(results_path).type == pafs.FileType.Directory:
-        location, path = storage.join(location, "results"), results_path
-    found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    names = sorted(f.path for f in found if f.type == pafs.FileType.File
-                   and f.base_name.endswith(".parquet") and not f.base_name.startswith((".", "_")))
-    prefix = location[: len(location) - len(path)] if storage.is_uri(location) else ""
-    return [prefix + name for name in names]
+        location = storage.join(location, "results")
+    return read_log(location)
 
 
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,8 @@
         state.json                  datasets whose study has finished
         lock.json                   the lease of the one driver running the sweep
         results/<dataset>-<trial>.parquet   the result log: one file per trial
+        results/_live/<dataset>-<trial>.<seq>.parquet   a running trial's newest rows, not yet
+                                    merged into its file (`common.result_files`)
         tune/<dataset>/             Ray Tune's experiment (trials, searcher), for `resume`
         trial_state/<trial>/<evaluation>.pt   a running trial's newest saved states
         optuna.db                   the Optuna studies, one per dataset (SQLite)
@@ -68,6 +70,10 @@ class SweepLayout:
     def result_file(self, dataset: str, trial_id: str) -> str:
         return storage.join(self.results, result_file_name(dataset, trial_id))
 
+    @property
+    def segments(self) -> str:
+        return segments_folder(self.results)
+
     def trial_state_folder(self, trial_id: str) -> str:
         return storage.join(self.trial_states, trial_id)
 
@@ -83,6 +89,25 @@ def trial_of_result_file(name: str, dataset: str) -> str | None:
     if name.startswith(prefix) and name.endswith(PARQUET) and len(name) > len(prefix + PARQUET):
         return name[len(prefix):-len(PARQUET)]
     return None
+
+
+SEGMENTS = "_live"  # a leading "_": pandas/pyarrow leave it out of `read_parquet(results)`
+
+
+def segments_folder(results: str) -> str:
+    return storage.join(results, SEGMENTS)
+
+
+def segment_file_name(dataset: str, trial_id: str, seq: int) -> str:
+    return f"{dataset}-{trial_id}.{seq:08d}{PARQUET}"
+
+
+def split_segment_file_name(name: str) -> tuple[str, int] | None:
+    """(the trial's result file name, the segment's sequence number) of a segment's name."""
+    stem, dot, seq = name[:-len(PARQUET)].rpartition(".")
+    if not name.endswith(PARQUET) or not dot or not seq.isdigit():
+        return None
+    return f"{stem}{PARQUET}", int(seq)
 
 
 def state_file_name(evaluation: int) -> str:

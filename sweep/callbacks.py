@@ -29,9 +29,18 @@ class ResultLogCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         # A trial a scheduler stopped never made a last row of its own: name it on the last.
-        if self.log.mark_stopped(trial.config["dataset"], trial.trial_id):
-            self.log.flush(trial.config["dataset"], trial.trial_id)
+        self.log.mark_stopped(trial.config["dataset"], trial.trial_id)
+        self.log.flush(trial.config["dataset"], trial.trial_id, now=True)
         storage.delete_dir(self.layout.trial_state_folder(trial.trial_id))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.log.flush(trial.config["dataset"], trial.trial_id, now=True)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self.log.flush_due()  # rows of trials that report rarely still reach storage in time
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.log.flush_due(now=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:

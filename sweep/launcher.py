@@ -30,7 +30,7 @@ from sweep.lock import SweepLock
 from sweep.settings import RayOptions, SweepSettings
 
 if TYPE_CHECKING:
-    from trainables.data import RawData
+    from trainables.raw_data import RawData
 
 # Tune snapshots its experiment (which trials exist) at most this often; a crash loses trials
 # started since the last one (the resume sets their rows aside). Tune's default is longer.
@@ -50,9 +50,9 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
                         "or choose another --name")
     _check_local_resources(ray_options, settings)
     _check_address(ray_options)
-    raw = _read_datasets(spec)
+    _check_datasets(spec, spec.datasets)
     storage.check_writable(settings.storage)
-    _start_ray(ray_options, settings)
+    raw = _read_datasets_while_ray_starts(spec, spec.datasets, ray_options, settings)
     layout = settings.layout
     storage.make_dirs(layout.results)
     record = {"spec": spec.to_dict(), "settings": dataclasses.asdict(settings),
@@ -93,9 +93,9 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
         return None
     _check_local_resources(ray_options, settings)
     _check_address(ray_options)
+    _check_datasets(spec, remaining)
     with SweepLock(folder):
-        raw = _read_datasets(spec, remaining)
-        _start_ray(ray_options, settings)
+        raw = _read_datasets_while_ray_starts(spec, remaining, ray_options, settings)
         print(f"resuming sweep {settings.name}: {', '.join(remaining)}", flush=True)
         return _run_datasets(spec, settings, raw, done=done)
 
@@ -104,9 +104,11 @@ def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None
     """A local Ray has --num-cpus/--num-gpus, or what this machine has: a trial must fit."""
     if options.address:
         return  # a cluster may scale up to fit its trials
-    import torch
+    gpus = 0
+    if options.num_gpus is not None or settings.gpus_per_trial > 0:  # torch loads in ~2 s
+        import torch
 
-    gpus = torch.cuda.device_count()
+        gpus = torch.cuda.device_count()
     if options.num_gpus is not None and options.num_gpus > gpus and not options.logical_gpus:
         raise UserError(f"--num-gpus {options.num_gpus:g}: this machine has {gpus} GPU(s) that "
                         "torch can use, so the trials would run on the CPU; add --logical-gpus "
@@ -138,11 +140,42 @@ def _check_address(options: RayOptions) -> None:
                         f"{CONNECT_TIMEOUT_S:g} s ({e.strerror or e})") from None
 
 
-def _read_datasets(spec: SweepSpec, datasets: list[str] | None = None) -> dict[str, RawData]:
-    from trainables.data import read_raw
+def _data_source(spec: SweepSpec) -> tuple[str | None, bool]:
+    return spec.fixed.get("data_dir"), bool(spec.fixed.get("download", False))
 
-    data_dir, download = spec.fixed.get("data_dir"), bool(spec.fixed.get("download", False))
-    return {d: read_raw(d, data_dir, download) for d in (datasets or spec.datasets)}
+
+def _check_datasets(spec: SweepSpec, datasets: list[str]) -> None:
+    """Missing data files are a user's error: found out in milliseconds, before Ray starts."""
+    from trainables.raw_data import check_available
+
+    for dataset in datasets:
+        check_available(dataset, *_data_source(spec))
+
+
+def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], options: RayOptions,
+                                    settings: SweepSettings) -> dict[str, RawData]:
+    """Read the datasets on a thread while Ray starts (both take seconds; Ray's start is mostly
+    waiting for its processes). A reading error is raised first: it is the user's to fix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trainables.raw_data import read_raw
+
+    def read() -> dict[str, RawData]:
+        return {d: read_raw(d, *_data_source(spec)) for d in datasets}
+
+    def load_tune() -> None:  # ~2 s of imports the sweep needs next
+        import optuna  # noqa: F401
+        import ray.tune  # noqa: F401
+
+    with ThreadPoolExecutor(2, thread_name_prefix="before-ray") as pool:
+        reading = pool.submit(read)
+        pool.submit(load_tune)
+        try:
+            _start_ray(options, settings)
+        except BaseException:
+            reading.result()
+            raise
+        return reading.result()
 
 
 def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
@@ -164,12 +197,26 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
+    _allow_pending_trials(settings)
     if options.address:
         available = ray.cluster_resources()
         for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):
             if need > available.get(kind, 0.0):
                 warn(f"each trial asks for {need:g} {kind} but the cluster has "
                      f"{available.get(kind, 0.0):g}; trials wait until it scales up")
+
+
+def _allow_pending_trials(settings: SweepSettings) -> None:
+    """Let Tune start as many trials at once as fit the Ray it has. (With a search algorithm it
+    keeps one trial pending at a time: while that one's worker starts, the others' slots idle.)"""
+    import ray
+
+    if "TUNE_MAX_PENDING_TRIALS_PG" in os.environ:
+        return  # the user's own setting
+    available = ray.cluster_resources()
+    fits = [available.get(kind, 0.0) / need for kind, need in
+            (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)) if need > 0]
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, int(min(fits, default=1))))
 
 
 def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawData],
@@ -338,6 +385,7 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
             scheduler=asha if spec.scheduler == "asha" else None,
             num_samples=spec.num_samples,
             max_concurrent_trials=settings.max_concurrent_trials,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=dataset,

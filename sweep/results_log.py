@@ -1,140 +1,235 @@
-"""The Parquet result log: `<sweep>/results/`, one file per trial, one row per evaluation.
+"""The Parquet result log's writer: `<sweep>/results/`, one row per evaluation.
 
 `ResultLog` adds every reported evaluation to its trial's rows (keyed by the evaluation's index,
-so a retried or resumed trial never duplicates a row) and rewrites that trial's file atomically.
-A restarted trial resumes from a saved state no later than the last row this log holds
-(`last_logged_evaluation`), so a crash at any moment leaves no gap.
-`pandas.read_parquet('<sweep>/results')` reads the whole log. No Ray here: the Tune callback that
-feeds the log on the driver is in `sweep.callbacks`.
+so a retried or resumed trial never duplicates a row). A running trial's new rows go to storage
+as small segments, at most every `FLUSH_S` seconds: the cost of logging a result does not grow
+with the rows a trial already has. When the trial ends its rows become one file, written whole
+before Tune records the trial as ended. (The format: `common.result_files`.)
+A restarted trial resumes from a saved state no later than the last row on storage
+(`last_logged_evaluation`), so a crash at any moment leaves no gap and no duplicate.
+`analysis.load_results(sweep)` reads the whole log, running trials' newest rows included;
+`pandas.read_parquet('<sweep>/results')` reads the trials' files. No Ray here: the Tune callback
+that feeds the log on the driver is in `sweep.callbacks`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from common import storage
 from common.errors import warn
-from common.layout import result_file_name, trial_of_result_file
+from common.layout import (
+    result_file_name,
+    segment_file_name,
+    segments_folder,
+    trial_of_result_file,
+)
 from common.records import Record, arrow_schema, log_row
+from common.result_files import (
+    MERGED_KEY,
+    TrialFiles,
+    merged_until,
+    read_table,
+    read_trial,
+    stale_segments,
+    trial_files,
+)
+
+FLUSH_S = float(os.environ.get("SWEEP_LOG_FLUSH_S", "2"))  # a running trial's rows wait at most
+MERGE_AFTER = 64  # segments of a running trial before they are merged into its file
 
 
 class ResultLog:
-    """Rows of each trial, mirrored to `<results>/<dataset>-<trial_id>.parquet`."""
+    """Rows of each trial, kept in memory and mirrored to storage (`common.result_files`).
 
-    def __init__(self, results_location: str) -> None:
+    A running trial's new rows go out as one segment at most every `flush_every_s`; its file is
+    rewritten whole when it ends (or after `merge_after` segments). Rows not yet out when the
+    driver dies are made again: a restarted trial continues from a saved state no later than
+    the last row on storage."""
+
+    def __init__(self, results_location: str, flush_every_s: float = FLUSH_S,
+                 merge_after: int = MERGE_AFTER) -> None:
         self.location = results_location
-        self._rows: dict[str, dict[int, Record]] = {}
+        self.flush_every_s, self.merge_after = flush_every_s, merge_after
+        self._trials: dict[str, _Trial] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks; the rows are on disk
-        return {"location": self.location, "_rows": {}}
+        return {**self.__dict__, "_trials": {}}
 
     def file_for(self, dataset: str, trial_id: str) -> str:
         return storage.join(self.location, result_file_name(dataset, trial_id))
 
     def add(self, row: Record, tune_results: Path | None = None) -> None:
-        rows = self._trial_rows(row["dataset"], row["trial_id"], tune_results)
+        trial = self._trial(row["dataset"], row["trial_id"], tune_results)
         evaluation = int(row["evaluation"])
-        rows[evaluation] = log_row(row)
+        trial.rows[evaluation] = trial.pending[evaluation] = log_row(row)
         if row["status"] != "running":
             # A trial's last row: rows beyond it came from an earlier attempt that went further
             # (a redone trial may stop sooner: float results can differ between processes).
-            for later in [k for k in rows if k > evaluation]:
-                del rows[later]
+            for later in [k for k in trial.rows if k > evaluation]:
+                del trial.rows[later]
+            trial.ended = True
 
     def mark_stopped(self, dataset: str, trial_id: str) -> bool:
         """If the trial's last row says it is still running (it ended without a last record of
         its own: an early-stopping scheduler stopped it), make that row say `stopped`, reason
         `early_stopped`. True if a row changed."""
-        rows = self._trial_rows(dataset, trial_id)
-        if not rows or rows[max(rows)]["status"] != "running":
+        trial = self._trial(dataset, trial_id)
+        if not trial.rows or trial.rows[max(trial.rows)]["status"] != "running":
             return False
-        rows[max(rows)].update(status="stopped", stop_reason="early_stopped")
+        last = max(trial.rows)
+        trial.rows[last].update(status="stopped", stop_reason="early_stopped")
+        trial.pending[last] = trial.rows[last]
+        trial.ended = True
         return True
 
-    def flush(self, dataset: str, trial_id: str) -> None:
-        rows = self._trial_rows(dataset, trial_id)
-        write_rows(self.file_for(dataset, trial_id), [rows[k] for k in sorted(rows)])
+    def flush(self, dataset: str, trial_id: str, now: bool = False) -> None:
+        """Write what the trial's rows need: its whole file if it ended (before Tune records it
+        as ended, so a crash cannot lose its last rows), else a segment of the new rows if
+        `flush_every_s` has passed since the last one (or `now`)."""
+        trial = self._trial(dataset, trial_id)
+        if not trial.pending:
+            return
+        if trial.ended or len(trial.files.segments) >= self.merge_after:
+            self._merge(trial)
+        elif now or time.monotonic() - trial.written >= self.flush_every_s:
+            self._write_segment(trial)
 
-    def _trial_rows(self, dataset: str, trial_id: str,
-                    tune_results: Path | None = None) -> dict[int, Record]:
+    def flush_due(self, now: bool = False) -> None:
+        """Flush every trial whose rows last went out `flush_every_s` ago or more (every trial
+        with `now`)."""
+        for trial in list(self._trials.values()):
+            self.flush(trial.dataset, trial.trial_id, now=now)
+
+    def _trial(self, dataset: str, trial_id: str, tune_results: Path | None = None) -> _Trial:
         key = result_file_name(dataset, trial_id)
-        if key not in self._rows:
-            # A resumed driver continues a trial's file rather than starting it again.
-            self._rows[key] = {}
-            location = self.file_for(dataset, trial_id)
-            if storage.exists(location):
-                existing = read_or_rebuild(location, tune_results)
-                self._rows[key] = {int(r["evaluation"]): r for r in existing}
-        return self._rows[key]
+        if key not in self._trials:
+            # A resumed driver continues a trial's rows rather than starting them again.
+            files = trial_files(self.location).get(key) or TrialFiles(key)
+            trial = _Trial(dataset, trial_id, files)
+            file_rows: list[Record] = []
+            if files.file is not None:
+                file_rows, trial.merged = read_or_rebuild(files.file, tune_results)
+            for location in stale_segments(files, trial.merged):  # left by a crash mid-merge
+                storage.delete_file(location)
+            files.segments = {q: loc for q, loc in files.segments.items() if q > trial.merged}
+            trial.rows = {int(r["evaluation"]): r
+                          for r in read_trial(files, file_rows, trial.merged)}
+            self._trials[key] = trial
+        return self._trials[key]
+
+    def _write_segment(self, trial: _Trial) -> None:
+        seq = max([trial.merged, *trial.files.segments]) + 1
+        name = segment_file_name(trial.dataset, trial.trial_id, seq)
+        location = storage.join(segments_folder(self.location), name)
+        if not trial.files.segments:
+            storage.make_dirs(segments_folder(self.location))
+        write_rows(location, [trial.pending[k] for k in sorted(trial.pending)])
+        trial.files.segments[seq] = location
+        trial.pending.clear()
+        trial.written = time.monotonic()
+
+    def _merge(self, trial: _Trial) -> None:
+        """The trial's rows as its one file (recording the last segment it covers), then its
+        segments deleted."""
+        merged = max([trial.merged, *trial.files.segments])
+        write_rows(self.file_for(trial.dataset, trial.trial_id),
+                   [trial.rows[k] for k in sorted(trial.rows)], merged)
+        for location in trial.files.segments.values():
+            storage.delete_file(location)
+        trial.files.segments.clear()
+        trial.merged = merged
+        trial.pending.clear()
+        trial.written = time.monotonic()
 
 
-def write_rows(location: str, rows: list[Record]) -> None:
-    """One trial's rows as a Parquet file in the log's schema, written atomically."""
-    storage.write_parquet_atomic(location, pa.Table.from_pylist(rows, schema=arrow_schema()))
+@dataclass
+class _Trial:
+    dataset: str
+    trial_id: str
+    files: TrialFiles
+    rows: dict[int, Record] = field(default_factory=dict)  # every row, by evaluation
+    pending: dict[int, Record] = field(default_factory=dict)  # rows not yet on storage
+    merged: int = 0  # the last segment merged into the trial's file
+    written: float = float("-inf")  # when its rows last went to storage (never: -inf)
+    ended: bool = False
 
 
-def read_or_rebuild(location: str, tune_results: Path | None) -> list[Record]:
-    """A trial's logged rows. An unreadable file is kept as `<file>.corrupt` for inspection and
-    its rows are rebuilt from Tune's own record of the results it received (the trial's
-    result.json on the driver), then written back, whole."""
-    fs, path = storage.filesystem(location)
+def write_rows(location: str, rows: list[Record], merged: int = 0) -> None:
+    """One trial's rows (or a segment's) as a Parquet file in the log's schema, written
+    atomically; a trial's file records `merged`, the last segment it covers."""
+    table = pa.Table.from_pylist(rows, schema=arrow_schema())
+    if merged:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               MERGED_KEY: str(merged).encode()})
+    storage.write_parquet_atomic(location, table)
+
+
+def read_or_rebuild(location: str, tune_results: Path | None) -> tuple[list[Record], int]:
+    """A trial file's rows and the last segment merged into it. An unreadable file is kept as
+    `<file>.corrupt` for inspection and its rows are rebuilt from Tune's own record of the
+    results it received (the trial's result.json on the driver), then written back, whole."""
     try:
-        return pq.read_table(path, filesystem=fs).to_pylist()
-    except (OSError, pa.ArrowException) as e:
+        return read_table(location).to_pylist(), merged_until(location)
+    except (OSError, pa.ArrowException, KeyError) as e:
         storage.move(location, f"{location}.corrupt")
         rows = sorted(_rows_from_tune(tune_results), key=lambda r: r["evaluation"])
         write_rows(location, rows)
         warn(f"{location} is unreadable ({str(e).splitlines()[0]}); moved to {location}.corrupt, "
              f"{len(rows)} rows rebuilt from {tune_results or 'nothing'}")
-        return rows
+        return rows, 0
 
 
-def logged_trials(results_location: str, dataset: str) -> dict[str, str]:
-    """The trials of `dataset` that have a log file: trial id -> the file's location."""
+def logged_trials(results_location: str, dataset: str) -> dict[str, TrialFiles]:
+    """The trials of `dataset` in the log (a file, segments or both), by trial id."""
     found = {}
-    for name in storage.list_names(results_location):
+    for name, files in trial_files(results_location).items():
         trial_id = trial_of_result_file(name, dataset)
         if trial_id is not None:
-            found[trial_id] = storage.join(results_location, name)
+            found[trial_id] = files
     return found
 
 
 def repair_unreadable(results_location: str, dataset: str, experiment: Path) -> None:
     """Before a resume: rebuild every unreadable log file of `dataset` from Tune's results."""
-    for trial_id, location in logged_trials(results_location, dataset).items():
-        trial_dirs = sorted(experiment.glob(f"*_{trial_id}_*"))
-        read_or_rebuild(location, trial_dirs[0] / "result.json" if trial_dirs else None)
+    for trial_id, files in logged_trials(results_location, dataset).items():
+        if files.file is not None:
+            trial_dirs = sorted(experiment.glob(f"*_{trial_id}_*"))
+            read_or_rebuild(files.file, trial_dirs[0] / "result.json" if trial_dirs else None)
 
 
 def set_aside_unknown_trials(results_location: str, dataset: str, known: set[str]) -> list[str]:
-    """Move the log files of trials a restored sweep does not know (started after Tune's last
-    snapshot before a crash; Tune will never continue them) to `<file>.abandoned`, kept for
-    inspection but out of the log. Returns the trial ids set aside."""
+    """Move the log files (and segments) of trials a restored sweep does not know (started after
+    Tune's last snapshot before a crash; Tune will never continue them) to `<name>.abandoned`,
+    kept for inspection but out of the log. Returns the trial ids set aside."""
     abandoned = []
-    for trial_id, location in logged_trials(results_location, dataset).items():
+    for trial_id, files in logged_trials(results_location, dataset).items():
         if trial_id not in known:
-            storage.move(location, f"{location}.abandoned")
+            for location in [files.file, *files.segments.values()]:
+                if location is not None:
+                    storage.move(location, f"{location}.abandoned")
             abandoned.append(trial_id)
     return abandoned
 
 
 def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -> int:
-    """The highest evaluation of the trial in the log (-1 when it has none, or it is unreadable:
-    then the trial starts again from the beginning and rewrites its rows)."""
-    location = storage.join(results_location, result_file_name(dataset, trial_id))
-    if not storage.exists(location):
+    """The highest evaluation of the trial on storage (-1 when it has none, or its file is
+    unreadable: then the trial starts again from the beginning and rewrites its rows)."""
+    files = trial_files(results_location).get(result_file_name(dataset, trial_id))
+    if files is None:
         return -1
-    fs, path = storage.filesystem(location)
     try:
-        column = pq.read_table(path, filesystem=fs, columns=["evaluation"]).column(0)
-    except (OSError, pa.ArrowException):
+        rows = read_trial(files)
+    except (OSError, pa.ArrowException, KeyError):
         return -1
-    return max(column.to_pylist(), default=-1)
+    return max((int(r["evaluation"]) for r in rows), default=-1)
 
 
 def _rows_from_tune(results_json: Path | None) -> list[Record]:

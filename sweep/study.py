@@ -77,7 +77,8 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
     directions = ["maximize" if m == "max" else "minimize" for m in OBJECTIVES[1]]
     study = optuna.create_study(storage=url, study_name=name, directions=directions,
                                 load_if_exists=True)
-    ended = _ended_trials(logged_trials(layout.results, dataset))
+    ended = _ended_trials({t: f.file for t, f in logged_trials(layout.results, dataset).items()
+                           if f.file is not None})  # an ended trial's rows are all in its file
     by_tune_id = _by_tune_id(study)
     for tune_id, row in ended.items():
         values = [float(row[m]) for m in OBJECTIVES[0]]

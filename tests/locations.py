@@ -51,9 +51,14 @@ class Location:
                 if f.type == pafs.FileType.File}
 
     def parquet(self) -> pd.DataFrame:
-        """A Parquet file, or a folder of them (as `pandas.read_parquet` reads one)."""
+        """A Parquet file, or a result log folder whole: running trials' newest rows included
+        (`analysis.load_results`; `pandas.read_parquet` reads the trials' files only)."""
         fs, path = storage.filesystem(self.uri)
-        return pq.read_table(path, filesystem=fs).to_pandas()
+        if fs.get_file_info(path).type == pafs.FileType.File:
+            return pq.read_table(path, filesystem=fs).to_pandas()
+        from analysis import load_results
+
+        return load_results(self.uri)
 
     def local_copy(self) -> Path:
         """This file on the local disk (itself, or a downloaded copy)."""

@@ -17,6 +17,8 @@ from locations import Location
 from test_sweep import assert_log_complete, assert_rows_match_replay, small_spec, write_spec
 
 from analysis import load_results
+from common.errors import UserError
+from sweep.results_log import last_logged_evaluation
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +41,7 @@ def wait_for_running_trial(results: Path | Location, min_rows: int = 4,
         time.sleep(0.3)
         try:
             df = results.parquet()
-        except (OSError, ValueError):
+        except (OSError, ValueError, UserError):  # no rows yet
             continue
         if df.empty:
             continue
@@ -89,9 +91,9 @@ def test_resume_with_a_truncated_checkpoint_and_a_truncated_log_file(tmp_path):
     while time.monotonic() < deadline and (finished is None or running is None):
         time.sleep(0.3)
         try:
-            last = pd.read_parquet(folder / "results").sort_values("evaluation").groupby(
+            last = load_results(str(folder)).sort_values("evaluation").groupby(
                 "trial_id").tail(1)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, UserError):
             continue
         done = last[last["status"] == "finished"]
         going = last[(last["status"] == "running") & (last["evaluation"] >= 6)]
@@ -101,9 +103,9 @@ def test_resume_with_a_truncated_checkpoint_and_a_truncated_log_file(tmp_path):
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and its Ray, mid-sweep
     driver.wait()
     # The running trial: truncate the state its resume wants (the newest one the log holds).
-    logged = pd.read_parquet(folder / "results" / f"digits-{running['trial_id']}.parquet")
+    logged = last_logged_evaluation(str(folder / "results"), "digits", running["trial_id"])
     states = sorted((folder / "trial_state" / running["trial_id"]).glob("*.pt"))
-    checkpoint = [p for p in states if int(p.stem) <= logged["evaluation"].max()][-1]
+    checkpoint = [p for p in states if int(p.stem) <= logged][-1]
     assert checkpoint != states[0], "no older state to fall back on"
     checkpoint.write_bytes(checkpoint.read_bytes()[:500])
     # The finished trial: truncate its log file.

@@ -15,6 +15,8 @@ from cli import run_sweep, sweep_command
 from test_faults import long_spec, start_sweep, wait_for_running_trial
 from test_sweep import assert_log_complete, write_spec
 
+from analysis import load_results
+
 pytestmark = pytest.mark.slow
 
 
@@ -34,7 +36,7 @@ def test_interrupted_sweep_is_not_done_and_resume_completes_it(tmp_path, signum,
     assert "finished" not in output.split("results in")[-1]  # no claim that it is done
     assert not (folder / "state.json").exists()
     assert not (folder / "lock.json").exists()  # released
-    interrupted = pd.read_parquet(folder / "results")
+    interrupted = load_results(str(folder))  # running trials' rows are in segments
     assert (interrupted.sort_values("evaluation").groupby("trial_id")["status"].last()
             == "running").any()
     study = optuna.load_study(study_name="i-digits", storage=f"sqlite:///{folder}/optuna.db")

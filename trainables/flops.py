@@ -5,6 +5,8 @@ once with `torch.utils.flop_counter.FlopCounterMode` on a copy of the model: 2 F
 multiply-add of every matmul and convolution; elementwise work, pooling and the optimizer's update
 count as zero. Both are exactly linear in the batch size, so the ledger multiplies them by the
 samples processed. thop's forward MACs are kept as a cross-check (about half the forward FLOPs).
+`measure` does all three once per architecture, input shape and device type in a process (the
+first FlopCounterMode use loads sympy, ~1 s); a worker that runs many trials reuses them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,29 @@ def thop_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     probe = copy.deepcopy(model).cpu()  # thop adds buffers to the modules it profiles
     macs, _ = thop.profile(probe, inputs=(torch.zeros((1, *input_shape)),), verbose=False)
     return int(macs)
+
+
+@dataclass(frozen=True)
+class ModelFlops:
+    per_train_sample: int
+    per_eval_sample: int
+    thop_macs: int
+
+
+_MEASURED: dict[tuple[str, tuple[int, ...], str], ModelFlops] = {}
+
+
+def measure(model: nn.Module, input_shape: tuple[int, ...],
+            device: torch.device | str = "cpu") -> ModelFlops:
+    """The model's FLOPs per training and evaluated sample and thop's MACs, measured once per
+    architecture (the module tree's description, which names every layer's shape), input shape
+    and device type."""
+    key = (repr(model), tuple(input_shape), torch.device(device).type)
+    if key not in _MEASURED:
+        _MEASURED[key] = ModelFlops(train_flops_per_sample(model, input_shape, device),
+                                    eval_flops_per_sample(model, input_shape, device),
+                                    thop_macs(model, input_shape))
+    return _MEASURED[key]
 
 
 @dataclass

@@ -26,7 +26,7 @@ from common.records import RECORD_COLUMNS, Record
 from trainables.augment import augment_batch
 from trainables.config import TrialConfig
 from trainables.data import Dataset, RawData, read_raw, to_device
-from trainables.flops import FlopsLedger, eval_flops_per_sample, thop_macs, train_flops_per_sample
+from trainables.flops import FlopsLedger, measure
 from trainables.models import build_model, count_params
 from trainables.sizing import resolve_size
 from trainables.subsets import SmallSet, build_small_set
@@ -85,9 +85,9 @@ class TrialRunner:
             self.small = build_small_set(config.strategy, self.size.subset_size,
                                          self.data.train_x, self.data.train_y, classes,
                                          self.generator)
-        self.ledger = FlopsLedger(train_flops_per_sample(self.model, shape, self.device),
-                                  eval_flops_per_sample(self.model, shape, self.device))
-        self.macs_forward = thop_macs(self.model, shape)
+        flops = measure(self.model, shape, self.device)
+        self.ledger = FlopsLedger(flops.per_train_sample, flops.per_eval_sample)
+        self.macs_forward = flops.thop_macs
         self.optimizer = self._new_optimizer()
         self.eval_every = config.eval_every or max(1, math.ceil(len(self.data.train_y) / 4))
         self.progress = Progress(next_eval_at=self.eval_every)

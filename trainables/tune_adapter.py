@@ -20,17 +20,16 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from common import storage
 from common.errors import warn
 from common.layout import evaluation_of_state_file, state_file_name
 from common.records import PLACEMENT_COLUMNS, Record
 from trainables.config import TrialConfig
-from trainables.data import RawData
-from trainables.train import TrialRunner
+
+if TYPE_CHECKING:
+    from trainables.raw_data import RawData
 
 KEEP_STATES = 4
 
@@ -43,6 +42,8 @@ class TrialStates:
         self.folder = folder
 
     def save(self, evaluation: int, state: dict[str, Any]) -> None:
+        import torch
+
         buffer = io.BytesIO()
         torch.save(state, buffer)
         storage.make_dirs(self.folder)
@@ -56,6 +57,8 @@ class TrialStates:
 
     def load_latest(self, at_most: int) -> tuple[int, dict[str, Any]] | None:
         """The newest readable state with evaluation <= `at_most`; unreadable ones are named."""
+        import torch
+
         for evaluation in reversed(self.evaluations()):
             if evaluation > at_most:
                 continue
@@ -83,9 +86,11 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
     (`search_only`), where a trial's states go (`state_folder(trial_id)`) and
     `logged_until(trial_id)`, the last evaluation the result log holds (-1: none)."""
     import ray
+    import torch
     from ray import tune
 
     from common.errors import format_warning_lines
+    from trainables.train import TrialRunner
 
     format_warning_lines()
     trial_config = TrialConfig.from_dict({k: v for k, v in config.items()
@@ -113,3 +118,4 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
             states.save(record["evaluation"], runner.state_dict())
 
     runner.run(report)
+

@@ -1,0 +1,111 @@
+"""How the result log lies on storage, and how to read it back whole.
+
+Each trial has one Parquet file, `results/<dataset>-<trial>.parquet`, rewritten whole (atomically)
+only when the trial ends or its segments pile up. While it runs, its newest rows go to small
+append-only segments, `results/_live/<dataset>-<trial>.<seq>.parquet` (each written atomically,
+`seq` increasing), so logging a result costs the same however many the trial already has. A
+trial's rows are its file's rows, overridden by evaluation by those of each newer segment in
+`seq` order. The file records in its metadata the last `seq` merged into it; segments up to
+that one are stale (a crash between writing the file and deleting them) and are ignored.
+
+`pandas.read_parquet('<sweep>/results')` reads the trial files only (it skips `_live`): every
+ended trial whole, a running one as of its last merge. `read_log` reads everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from common import storage
+from common.errors import warn
+from common.layout import PARQUET, segments_folder, split_segment_file_name
+from common.records import Record, arrow_schema
+
+MERGED_KEY = b"sweep.segments_merged"  # Parquet metadata: the last segment merged into a file
+
+
+@dataclass
+class TrialFiles:
+    """One trial's file (if written yet) and its segments, by sequence number."""
+
+    name: str  # `<dataset>-<trial>.parquet`
+    file: str | None = None
+    segments: dict[int, str] = field(default_factory=dict)
+
+
+def trial_files(results: str) -> dict[str, TrialFiles]:
+    """Every trial with a file or a segment in the log folder, by its file name."""
+    found: dict[str, TrialFiles] = {}
+    for name in storage.list_names(results):
+        if name.endswith(PARQUET) and not name.startswith((".", "_")):
+            found.setdefault(name, TrialFiles(name)).file = storage.join(results, name)
+    live = segments_folder(results)
+    for name in storage.list_names(live):
+        parsed = split_segment_file_name(name)
+        if parsed is not None:
+            trial, seq = parsed
+            found.setdefault(trial, TrialFiles(trial)).segments[seq] = storage.join(live, name)
+    return found
+
+
+def read_table(location: str) -> pa.Table:
+    """One Parquet file of the log, in the log's schema (raises OSError/ArrowException)."""
+    fs, path = storage.filesystem(location)
+    table = pq.read_table(path, filesystem=fs)
+    schema = arrow_schema()
+    return table.select(schema.names).cast(schema)
+
+
+def merged_until(location: str) -> int:
+    """The last segment merged into a trial's file (0: none)."""
+    fs, path = storage.filesystem(location)
+    metadata = pq.read_metadata(path, filesystem=fs).metadata or {}
+    return int(metadata.get(MERGED_KEY, b"0"))
+
+
+def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
+               merged: int | None = None) -> list[Record]:
+    """A trial's rows, ordered by evaluation: its file (`file_rows`/`merged` when already read)
+    with its newer segments applied. An unreadable segment is skipped with a warning (segments
+    are written whole; only damage to the storage makes one unreadable)."""
+    if file_rows is None:
+        file_rows = read_table(files.file).to_pylist() if files.file else []
+        merged = merged_until(files.file) if files.file else 0
+    rows = {int(r["evaluation"]): r for r in file_rows}
+    for _seq, location in _newer(files, merged or 0):
+        try:
+            segment = read_table(location).to_pylist()
+        except (OSError, pa.ArrowException, KeyError) as e:
+            warn(f"skipped unreadable log segment {location} ({str(e).splitlines()[0]})")
+            continue
+        rows.update((int(r["evaluation"]), r) for r in segment)
+    return [rows[k] for k in sorted(rows)]
+
+
+def stale_segments(files: TrialFiles, merged: int) -> list[str]:
+    return [location for seq, location in sorted(files.segments.items()) if seq <= merged]
+
+
+def _newer(files: TrialFiles, merged: int) -> Iterator[tuple[int, str]]:
+    return ((seq, loc) for seq, loc in sorted(files.segments.items()) if seq > merged)
+
+
+def read_log(results: str) -> list[pa.Table]:
+    """Every trial's rows in a log folder, one table per trial (a trial whose file is
+    unreadable is skipped with a warning naming it)."""
+    tables = []
+    for files in trial_files(results).values():
+        try:
+            if not files.segments:  # the common case: an ended trial, read as it is
+                tables.append(read_table(files.file))
+                continue
+            rows = read_trial(files)
+        except (OSError, pa.ArrowException, KeyError) as e:
+            warn(f"skipped unreadable result file {files.file} ({str(e).splitlines()[0]})")
+            continue
+        tables.append(pa.Table.from_pylist(rows, schema=arrow_schema()))
+    return tables

@@ -1,0 +1,145 @@
+"""The result log's storage format: a running trial's rows as segments, merged when it ends.
+
+On a local folder and on the loopback S3 server alike (`store`)."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pytest
+from test_analysis import record
+
+from analysis import load_results
+from common import storage
+from common.layout import segment_file_name, segments_folder
+from common.records import arrow_schema
+from common.result_files import MERGED_KEY, merged_until, trial_files
+from sweep.results_log import (
+    ResultLog,
+    last_logged_evaluation,
+    set_aside_unknown_trials,
+    write_rows,
+)
+
+
+def rows(trial, evaluations, accuracy=0.1, last="running"):
+    out = [record(trial, e, 10 * e, accuracy * e) for e in evaluations]
+    out[-1]["status"] = last
+    return out
+
+
+def segment_names(results: str) -> list[str]:
+    return storage.list_names(segments_folder(results))
+
+
+@pytest.fixture
+def results(store) -> str:
+    location = str(store / "results")
+    storage.make_dirs(location)
+    return location
+
+
+def test_a_running_trial_is_logged_in_segments_and_ends_as_one_file(results):
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(5)):
+        log.add(row)
+        log.flush("digits", "t")
+    assert len(segment_names(results)) == 5  # one per flush, nothing rewritten
+    assert trial_files(results)["digits-t.parquet"].file is None
+    assert load_results(results)["evaluation"].tolist() == [0, 1, 2, 3, 4]
+    assert last_logged_evaluation(results, "digits", "t") == 4
+    log.add(rows("t", [5], last="finished")[0])
+    log.flush("digits", "t")
+    assert segment_names(results) == []  # merged into the trial's file, then deleted
+    files = trial_files(results)["digits-t.parquet"]
+    assert files.file is not None and merged_until(files.file) == 5
+    df = load_results(results)
+    assert df["evaluation"].tolist() == list(range(6)) and df["status"].iloc[-1] == "finished"
+
+
+def test_rows_wait_at_most_the_flush_interval(results):
+    log = ResultLog(results, flush_every_s=0.3)
+    first, second = rows("t", range(2))
+    log.add(first)
+    log.flush("digits", "t")  # a trial's first rows go out at once
+    log.add(second)
+    log.flush("digits", "t")
+    assert last_logged_evaluation(results, "digits", "t") == 0  # the second waits
+    time.sleep(0.35)
+    log.flush_due()  # what the callback does at every step of Tune's loop
+    assert last_logged_evaluation(results, "digits", "t") == 1
+
+
+def test_segments_are_merged_once_they_pile_up(results):
+    log = ResultLog(results, flush_every_s=0, merge_after=3)
+    for row in rows("t", range(7)):
+        log.add(row)
+        log.flush("digits", "t")
+    assert len(segment_names(results)) <= 3  # never more than merge_after
+    assert trial_files(results)["digits-t.parquet"].file is not None
+    assert load_results(results)["evaluation"].tolist() == list(range(7))
+
+
+def test_a_resumed_log_continues_the_segments_and_a_redone_trial_ends_where_it_ends(results):
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(6)):  # the first attempt got to evaluation 5, then the driver died
+        log.add(row)
+        log.flush("digits", "t")
+    again = ResultLog(results, flush_every_s=0)  # a resumed driver
+    for row in rows("t", range(2, 5), accuracy=0.11, last="finished"):  # redone from 2, ends at 4
+        again.add(row)
+        again.flush("digits", "t")
+    df = load_results(results)
+    assert df["evaluation"].tolist() == [0, 1, 2, 3, 4]
+    assert df["test_accuracy"].tolist() == pytest.approx([0, 0.1, 0.22, 0.33, 0.44])
+    assert segment_names(results) == []
+
+
+def test_segments_a_crash_left_behind_a_merge_are_ignored_then_removed(results):
+    # The trial's file covers segments up to 2; segments 1 and 2 (stale: the crash came between
+    # writing the file and deleting them) hold older values; segment 3 is newer than the file.
+    file_rows = rows("t", range(4), accuracy=0.2)
+    table = pa.Table.from_pylist(file_rows, schema=arrow_schema())
+    storage.write_parquet_atomic(f"{results}/digits-t.parquet",
+                                 table.replace_schema_metadata({MERGED_KEY: b"2"}))
+    storage.make_dirs(segments_folder(results))
+    for seq, segment in ((1, rows("t", [0, 1])), (2, rows("t", [2, 3, 4, 5])),
+                         (3, rows("t", [4], accuracy=0.3))):
+        write_rows(f"{segments_folder(results)}/{segment_file_name('digits', 't', seq)}", segment)
+    df = load_results(results)
+    assert df["evaluation"].tolist() == [0, 1, 2, 3, 4]
+    assert df["test_accuracy"].tolist() == pytest.approx([0, 0.2, 0.4, 0.6, 1.2])
+    log = ResultLog(results)
+    log.add(rows("t", [5], accuracy=0.3)[0])
+    assert segment_names(results) == [segment_file_name("digits", "t", 3)]
+    log.flush("digits", "t", now=True)
+    assert segment_names(results)[-1] == segment_file_name("digits", "t", 4)
+
+
+def test_trials_a_restored_sweep_does_not_know_are_set_aside_with_their_segments(results):
+    log = ResultLog(results, flush_every_s=0)
+    for trial in ("known", "unknown"):
+        for row in rows(trial, range(3)):
+            log.add(row)
+            log.flush("digits", trial)
+    log.add(rows("known", [3], last="finished")[0])
+    log.flush("digits", "known")
+    assert set_aside_unknown_trials(results, "digits", {"known"}) == ["unknown"]
+    assert set(load_results(results)["trial_id"]) == {"known"}
+    assert all(name.endswith(".abandoned") for name in segment_names(results))
+
+
+def test_a_trial_costs_two_object_writes_however_many_results_it_reports(results, monkeypatch):
+    writes = []
+    real = storage.write_bytes_atomic
+    monkeypatch.setattr(storage, "write_bytes_atomic",
+                        lambda location, data: (writes.append(location), real(location, data)))
+    log = ResultLog(results, flush_every_s=3600)
+    for row in rows("t", range(300), last="finished"):
+        log.add(row)
+        log.flush("digits", "t")
+    # Its first rows (at once), then its whole file when it ends; the segment is deleted.
+    assert [w.rsplit("/", 1)[-1] for w in writes] == [segment_file_name("digits", "t", 1),
+                                                      "digits-t.parquet"]
+    assert len(load_results(results)) == 300 and segment_names(results) == []
