@@ -14,6 +14,7 @@ ended trial whole, a running one as of its last merge. `read_log` reads everythi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from common.errors import warn
 from common.layout import PARQUET, segments_folder, split_segment_file_name
 from common.records import Record, arrow_schema
 
+# A running trial's new rows reach storage at most this many seconds after they are reported.
+FLUSH_S = float(os.environ.get("SWEEP_LOG_FLUSH_S", "2"))
 MERGED_KEY = b"sweep.segments_merged"  # Parquet metadata: the last segment merged into a file
 
 

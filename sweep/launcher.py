@@ -17,6 +17,8 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,7 +199,6 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
-    _allow_pending_trials(settings)
     if options.address:
         available = ray.cluster_resources()
         for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):
@@ -206,17 +207,24 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
                      f"{available.get(kind, 0.0):g}; trials wait until it scales up")
 
 
-def _allow_pending_trials(settings: SweepSettings) -> None:
-    """Let Tune start as many trials at once as fit the Ray it has. (With a search algorithm it
-    keeps one trial pending at a time: while that one's worker starts, the others' slots idle.)"""
+@contextmanager
+def _pending_trials_allowed(settings: SweepSettings) -> Iterator[None]:
+    """Let Tune start as many trials at once as fit the Ray it has, for one `fit`. (With a search
+    algorithm it keeps one trial pending at a time: while that one's worker starts, the other
+    slots idle.) A user's own TUNE_MAX_PENDING_TRIALS_PG stands."""
     import ray
 
     if "TUNE_MAX_PENDING_TRIALS_PG" in os.environ:
-        return  # the user's own setting
+        yield
+        return
     available = ray.cluster_resources()
     fits = [available.get(kind, 0.0) / need for kind, need in
             (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)) if need > 0]
     os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, int(min(fits, default=1))))
+    try:
+        yield
+    finally:
+        del os.environ["TUNE_MAX_PENDING_TRIALS_PG"]
 
 
 def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawData],
@@ -254,8 +262,9 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
         if dataset in done:
             continue
         trainable = _trainable(settings, dataset, raw[dataset])
+        restorable = _prepare_resume(layout, dataset)  # the log repaired before the study
         study_url = open_study(layout, spec, dataset, settings.name)
-        if _prepare_resume(layout, dataset):
+        if restorable:
             from ray import tune
 
             tuner = tune.Tuner.restore(layout.experiment(dataset), trainable=trainable,
@@ -264,7 +273,8 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
             tuner = _new_tuner(spec, settings, dataset, trainable, study_url,
                                len(raw[dataset].train_y))
         try:
-            results = tuner.fit()
+            with _pending_trials_allowed(settings):
+                results = tuner.fit()
             fail_abandoned(settings.name, dataset)
         except Exception as e:
             cause = _storage_failure(e)

@@ -15,7 +15,6 @@ that feeds the log on the driver is in `sweep.callbacks`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from common.layout import (
 )
 from common.records import Record, arrow_schema, log_row
 from common.result_files import (
+    FLUSH_S,
     MERGED_KEY,
     TrialFiles,
     merged_until,
@@ -42,7 +42,6 @@ from common.result_files import (
     trial_files,
 )
 
-FLUSH_S = float(os.environ.get("SWEEP_LOG_FLUSH_S", "2"))  # a running trial's rows wait at most
 MERGE_AFTER = 64  # segments of a running trial before they are merged into its file
 
 

@@ -29,6 +29,7 @@ import optuna
 from ray.tune.search.optuna import OptunaSearch
 
 from common import storage
+from common.errors import UserError
 from common.layout import SweepLayout
 from search_spaces import SweepSpec, replay_space
 
@@ -109,7 +110,10 @@ def _ended_trials(files: dict[str, str]) -> dict[str, dict[str, Any]]:
         return {}
     from analysis.load import final_rows, load_results
 
-    df = load_results(list(files.values()))
+    try:
+        df = load_results(list(files.values()))
+    except UserError:  # none readable (each is named in a warning)
+        return {}
     return {r["trial_id"]: r for r in final_rows(df).to_dict("records") if r["status"] in ENDED}
 
 

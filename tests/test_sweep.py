@@ -181,29 +181,31 @@ RUN_LABELS = ["sweep", "trial_id", "wall_time_s", "train_time_s", "trial_start_u
 
 
 def test_a_reused_worker_runs_a_trial_exactly_as_a_fresh_one(tmp_path):
-    """Three trials one after another in one worker (Tune reuses it): the third repeats the
-    first one's configuration after a different trial ran there, and its records are the
-    first one's, bit for bit (RNG, threads, model, optimizer, data: nothing carries over)."""
-    pretrain = {"strategy": "random", "size_by": "fraction", "subset_fraction": 0.2,
-                "pretrain_epochs": 2, "seed": 0}
-    spec = write_spec(tmp_path / "reuse.yaml", datasets=["digits"], num_samples=3,
+    """Trials one after another in one worker (Tune reuses it): the third repeats the first
+    one's configuration after a different one (another seed, batch size and learning rate) ran
+    there, and its records are the first one's, bit for bit (RNG, threads, model, optimizer,
+    data: nothing carries over). A fourth, pretraining on a random subset, runs there too."""
+    first = {"seed": 0, "batch_size": 128, "lr": 0.001}
+    spec = write_spec(tmp_path / "reuse.yaml", datasets=["digits"], num_samples=4,
                       fixed={"width": 4, "finetune_epochs": 3},
                       search={"strategy": ["none", "random"], "size_by": ["fraction"],
                               "subset_fraction": {"low": 0.1, "high": 0.5},
-                              "pretrain_epochs": {"low": 1, "high": 3}, "seed": [0, 1]},
-                      baselines=[pretrain, {"seed": 1}, pretrain])
+                              "pretrain_epochs": {"low": 1, "high": 3}, "seed": [0, 1],
+                              "batch_size": [32, 128], "lr": [0.001, 0.003]},
+                      baselines=[first, {"seed": 1, "batch_size": 32, "lr": 0.003}, first])
     result = run_sweep("run", "--config", str(spec), "--num-cpus", "1", "--no-analyze",
                        "--storage", str(tmp_path), "--name", "reuse")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     df = pd.read_parquet(tmp_path / "reuse" / "results")
-    assert_log_complete(df, trials=3)
-    assert df["pid"].nunique() == 1  # one worker ran all three
+    assert_log_complete(df, trials=4)
+    assert df["pid"].nunique() == 1  # one worker ran them all
     starts = df.groupby("trial_id")["trial_start_unix"].min().sort_values()
-    first, second, third = (df[df["trial_id"] == t].sort_values("evaluation")
-                            .drop(columns=RUN_LABELS).reset_index(drop=True)
-                            for t in starts.index)
-    assert first["strategy"].iloc[0] == "random" and second["strategy"].iloc[0] == "none"
-    pd.testing.assert_frame_equal(first, third)
+    one, two, three, four = (df[df["trial_id"] == t].sort_values("evaluation")
+                             .drop(columns=RUN_LABELS).reset_index(drop=True)
+                             for t in starts.index)
+    assert two["seed"].iloc[0] == 1 and four["strategy"].iloc[0] == "random"
+    pd.testing.assert_frame_equal(one, three)
+    assert_rows_match_replay(four)
 
 
 def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path, store):

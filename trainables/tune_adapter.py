@@ -1,12 +1,14 @@
 """The pipeline as a Ray Tune function trainable: report each record, save state, resume.
 
 After each evaluation is reported, the whole runner (model, optimizer, RNG, ledger, subset,
-position) is written atomically to `trial_state/<trial_id>/<evaluation>.pt`; the newest few
-are kept. A trial that starts again (a retry after its worker died, or a resumed sweep) continues
-from the newest readable state whose evaluation the result log already holds: the evaluations
-after it are made again and replace their rows, so the log has no gap and no duplicate whatever
-moment a crash hits. (Tune's own checkpoint registry is not used for this: a snapshot of it can
-name a checkpoint that Tune has already deleted, and restoring from it then fails.)
+position) is written atomically to `trial_state/<trial_id>/<evaluation>.pt`. Kept: every state
+the result log does not cover yet (its rows reach storage up to `FLUSH_S` later) and the two
+newest it covers (the newest, and one to fall back on). A trial that starts again (a retry
+after its worker died, or a resumed sweep) continues from the newest readable state whose
+evaluation the result log already holds: the evaluations after it are made again and replace
+their rows, so the log has no gap and no duplicate whatever moment a crash hits. (Tune's own
+checkpoint registry is not used for this: a snapshot of it can name a checkpoint that Tune has
+already deleted, and restoring from it then fails.)
 
 The dataset arrives already read (`tune.with_parameters` puts it in Ray's object store once;
 trials on a node share that node's copy). The trial trains on the GPU Ray assigned it, or on the
@@ -26,12 +28,13 @@ from common import storage
 from common.errors import warn
 from common.layout import evaluation_of_state_file, state_file_name
 from common.records import PLACEMENT_COLUMNS, Record
+from common.result_files import FLUSH_S
 from trainables.config import TrialConfig
 
 if TYPE_CHECKING:
     from trainables.raw_data import RawData
 
-KEEP_STATES = 4
+KEEP_COVERED = 2  # saved states kept among those the result log covers
 
 
 class TrialStates:
@@ -41,14 +44,16 @@ class TrialStates:
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def save(self, evaluation: int, state: dict[str, Any]) -> None:
+    def save(self, evaluation: int, state: dict[str, Any], covered: int) -> None:
+        """Save the state after `evaluation`; `covered` is the last evaluation the result log
+        holds on storage: of the states up to it, all but the KEEP_COVERED newest go."""
         import torch
 
         buffer = io.BytesIO()
         torch.save(state, buffer)
         storage.make_dirs(self.folder)
         storage.write_bytes_atomic(self._path(evaluation), buffer.getvalue())
-        for old in self.evaluations()[:-KEEP_STATES]:
+        for old in [e for e in self.evaluations() if e <= covered][:-KEEP_COVERED]:
             storage.delete_file(self._path(old))
 
     def evaluations(self) -> list[int]:
@@ -101,8 +106,9 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
     runner = TrialRunner(trial_config, raw=(datasets or {}).get(trial_config.dataset),
                          labels={"sweep": sweep, "trial_id": trial_id})
     states = TrialStates(state_folder(trial_id)) if state_folder else None
+    log_covers = _LogPosition(trial_id, logged_until)
     if states is not None and logged_until is not None:
-        found = states.load_latest(at_most=logged_until(trial_id))
+        found = states.load_latest(at_most=log_covers())
         if found is not None:
             evaluation, state = found
             runner.load_state_dict(state)
@@ -115,7 +121,21 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
         assert tuple(placement) == PLACEMENT_COLUMNS  # common.records defines these columns
         tune.report({**record, **placement})
         if states is not None and record["status"] == "running":
-            states.save(record["evaluation"], runner.state_dict())
+            states.save(record["evaluation"], runner.state_dict(), covered=log_covers())
 
     runner.run(report)
+
+
+class _LogPosition:
+    """The last evaluation of a trial the result log holds on storage, looked up at most every
+    FLUSH_S (the log's own pace); -1 without a log."""
+
+    def __init__(self, trial_id: str, logged_until: Callable[[str], int] | None) -> None:
+        self.trial_id, self.logged_until = trial_id, logged_until
+        self.value, self.checked = -1, float("-inf")
+
+    def __call__(self) -> int:
+        if self.logged_until is not None and time.monotonic() - self.checked >= FLUSH_S:
+            self.value, self.checked = self.logged_until(self.trial_id), time.monotonic()
+        return self.value
 
