@@ -6,14 +6,18 @@ For each trial length, side by side in one run:
          one CPU per trial, so C run at a time), with checkpoints and the Parquet log
 Efficiency = sum of the trials' training time (their own `train_time_s`) / (wall time x
 concurrency); per-trial overhead = (wall time x concurrency - sum of training time) / N. The
-sweep's wall time is `run_sweep`'s, Ray's start-up excluded (it is reported apart).
+sweep's wall time is `run_sweep`'s, Ray's start-up excluded (it is reported apart). From the
+sweep's log, apart: how long after `run_sweep` began the first trial started training (the
+sweep's fixed start-up: Tune, the first workers' imports), and the median gap in a worker
+between one trial's last result and the next trial's start (the marginal cost of a trial).
 Trials: digits, CNN width 16, ordinary training, evaluated every 5 epochs.  Usage:
-  python bench/sweep_overhead.py [--trials 4] [--epochs 90 360] [--num-cpus 2] [--smoke-test]
+  python bench/sweep_overhead.py [--trials 8] [--epochs 45 90] [--num-cpus 2] [--smoke-test]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -38,24 +42,31 @@ def run_loop(epochs: int, trials: int) -> tuple[float, float]:
     return time.perf_counter() - start, train
 
 
-def run_as_sweep(epochs: int, trials: int, storage: str, num_cpus: int) -> tuple[float, float]:
+def run_as_sweep(epochs: int, trials: int, storage: str,
+                 num_cpus: int) -> tuple[float, float, float, float]:
     fixed = {k: v for k, v in trial_settings(epochs).items() if k != "dataset"}
     spec = parse_spec({"datasets": ["digits"], "num_samples": trials, "fixed": fixed,
                        "search": {"strategy": ["none"], "seed": list(range(trials))},
                        "baselines": [{"seed": s} for s in range(trials)]}, "bench")
-    start = time.perf_counter()
+    began, start = time.time(), time.perf_counter()
     folder = run_sweep(spec, SweepSettings(name=f"e{epochs}", storage=storage),
                        RayOptions(num_cpus=num_cpus))
     wall = time.perf_counter() - start
     df = pd.read_parquet(f"{folder}/results")
     assert df["trial_id"].nunique() == trials
-    return wall, df.sort_values("evaluation").groupby("trial_id")["train_time_s"].last().sum()
+    spans = df.groupby("trial_id").agg(pid=("pid", "first"), start=("trial_start_unix", "min"),
+                                       end=("unix_time", "max")).sort_values("start")
+    gaps = [later - earlier for _, worker in spans.groupby("pid")
+            for earlier, later in zip(worker["end"].iloc[:-1], worker["start"].iloc[1:],
+                                      strict=True)]
+    return (wall, df.sort_values("evaluation").groupby("trial_id")["train_time_s"].last().sum(),
+            spans["start"].min() - began, statistics.median(gaps) if gaps else float("nan"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--epochs", type=int, nargs="+", default=[90, 360])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[45, 90])
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--smoke-test", action="store_true")
     args = parser.parse_args()
@@ -64,29 +75,34 @@ def main() -> None:
     import ray
 
     started = time.perf_counter()
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    from sweep import quiet
+
+    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
+             logging_level=quiet.configure(verbose=False))
     ray_start = time.perf_counter() - started
     rows = []
     with tempfile.TemporaryDirectory() as storage:
         for epochs in args.epochs:
             loop_wall, loop_train = run_loop(epochs, args.trials)
-            sweep_wall, sweep_train = run_as_sweep(epochs, args.trials, storage, args.num_cpus)
-            for how, wall, train, concurrency in (("loop", loop_wall, loop_train, 1),
-                                                  ("sweep", sweep_wall, sweep_train,
-                                                   args.num_cpus)):
+            sweep_wall, sweep_train, first, gap = run_as_sweep(epochs, args.trials, storage,
+                                                               args.num_cpus)
+            for how, wall, train, concurrency, extra in (
+                    ("loop", loop_wall, loop_train, 1, "| - | - |"),
+                    ("sweep", sweep_wall, sweep_train, args.num_cpus,
+                     f"| {first:.1f} | {gap:.2f} |")):
                 rows.append((epochs, how, train / args.trials, wall, concurrency,
                              train / (wall * concurrency),
-                             (wall * concurrency - train) / args.trials))
+                             (wall * concurrency - train) / args.trials, extra))
     ray.shutdown()
     print(f"# digits cnn width 16, {args.trials} trials per length, {args.num_cpus} CPUs, "
           f"torch {torch.__version__}, ray {ray.__version__}; Ray start-up {ray_start:.1f} s "
           "(not counted)")
     print("| epochs | run by | mean trial training s | wall s | concurrency | efficiency "
-          "| overhead s/trial |")
-    print("|---|---|---|---|---|---|---|")
-    for epochs, how, mean, wall, concurrency, efficiency, overhead in rows:
+          "| overhead s/trial | first trial starts after s | gap between trials in a worker s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for epochs, how, mean, wall, concurrency, efficiency, overhead, extra in rows:
         print(f"| {epochs} | {how} | {mean:.1f} | {wall:.1f} | {concurrency} | "
-              f"{efficiency:.2f} | {overhead:.2f} |")
+              f"{efficiency:.2f} | {overhead:.2f} {extra}")
 
 
 if __name__ == "__main__":
