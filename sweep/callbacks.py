@@ -30,17 +30,17 @@ class ResultLogCallback(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         # A trial a scheduler stopped never made a last row of its own: name it on the last.
         self.log.mark_stopped(trial.config["dataset"], trial.trial_id)
-        self.log.flush(trial.config["dataset"], trial.trial_id, now=True)
+        self.log.close(trial.config["dataset"], trial.trial_id)
         storage.delete_dir(self.layout.trial_state_folder(trial.trial_id))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.log.flush(trial.config["dataset"], trial.trial_id, now=True)
+        self.log.close(trial.config["dataset"], trial.trial_id)  # failed after its retries
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         self.log.flush_due()  # rows of trials that report rarely still reach storage in time
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.log.flush_due(now=True)
+        self.log.close_all()  # a finished sweep's log is its trials' files alone
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:

@@ -140,29 +140,12 @@ def _run(args: argparse.Namespace) -> None:
         _answer(folder)
 
 
-def _answer(folder: str) -> None:
-    """The analysis of a finished sweep (`_analysis`), while this process's Ray shuts down
-    (seconds; the analysis needs no Ray)."""
-    import threading
-
-    import ray
-
-    stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
-    if ray.is_initialized():
-        stopping.start()
-    try:
-        _analysis(folder)
-    finally:
-        if stopping.is_alive():
-            stopping.join()
-
-
 def _ray_options(args: argparse.Namespace) -> RayOptions:
     return RayOptions(address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                       verbose=args.verbose, logical_gpus=args.logical_gpus)
 
 
-def _analysis(folder: str) -> None:
+def _answer(folder: str) -> None:
     """The analysis of a finished sweep, written to <sweep>/analysis/: the summary and the
     headline per dataset, and where the report and figures are."""
     import tempfile

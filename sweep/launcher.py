@@ -160,18 +160,15 @@ def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], option
     waiting for its processes). A reading error is raised first: it is the user's to fix."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import ray  # noqa: F401 - here, so that the two threads never import the same modules
+
     from trainables.raw_data import read_raw
 
     def read() -> dict[str, RawData]:
         return {d: read_raw(d, *_data_source(spec)) for d in datasets}
 
-    def load_tune() -> None:  # ~2 s of imports the sweep needs next
-        import optuna  # noqa: F401
-        import ray.tune  # noqa: F401
-
-    with ThreadPoolExecutor(2, thread_name_prefix="before-ray") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="read-data") as pool:
         reading = pool.submit(read)
-        pool.submit(load_tune)
         try:
             _start_ray(options, settings)
         except BaseException:

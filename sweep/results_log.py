@@ -101,6 +101,17 @@ class ResultLog:
         elif now or time.monotonic() - trial.written >= self.flush_every_s:
             self._write_segment(trial)
 
+    def close(self, dataset: str, trial_id: str) -> None:
+        """The trial will report no more in this run (it ended, failed, or the sweep is over):
+        all its rows into its one file, its segments deleted."""
+        trial = self._trial(dataset, trial_id)
+        if trial.pending or trial.files.segments:
+            self._merge(trial)
+
+    def close_all(self) -> None:
+        for trial in list(self._trials.values()):
+            self.close(trial.dataset, trial.trial_id)
+
     def flush_due(self, now: bool = False) -> None:
         """Flush every trial whose rows last went out `flush_every_s` ago or more (every trial
         with `now`)."""

@@ -143,3 +143,17 @@ def test_a_trial_costs_two_object_writes_however_many_results_it_reports(results
     assert [w.rsplit("/", 1)[-1] for w in writes] == [segment_file_name("digits", "t", 1),
                                                       "digits-t.parquet"]
     assert len(load_results(results)) == 300 and segment_names(results) == []
+
+
+def test_a_trial_that_reports_no_more_is_closed_into_its_file(results):
+    """A trial that failed after its retries (or any trial when the sweep ends) has its rows
+    merged, so `pandas.read_parquet(results)` of a finished sweep holds every row."""
+    import pandas as pd
+
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("failed", range(3)):
+        log.add(row)
+        log.flush("digits", "failed")
+    log.close("digits", "failed")
+    assert segment_names(results) == []
+    assert pd.read_parquet(results)["evaluation"].tolist() == [0, 1, 2]
