@@ -57,17 +57,17 @@ def trial_files(results: str) -> dict[str, TrialFiles]:
 
 def read_table(location: str) -> pa.Table:
     """One Parquet file of the log, in the log's schema (raises OSError/ArrowException)."""
+    return read_file(location)[0]
+
+
+def read_file(location: str) -> tuple[pa.Table, int]:
+    """A file of the log in the log's schema, and the last segment merged into it (0: none),
+    from one read."""
     fs, path = storage.filesystem(location)
     table = pq.read_table(path, filesystem=fs)
+    merged = int((table.schema.metadata or {}).get(MERGED_KEY, b"0"))
     schema = arrow_schema()
-    return table.select(schema.names).cast(schema)
-
-
-def merged_until(location: str) -> int:
-    """The last segment merged into a trial's file (0: none)."""
-    fs, path = storage.filesystem(location)
-    metadata = pq.read_metadata(path, filesystem=fs).metadata or {}
-    return int(metadata.get(MERGED_KEY, b"0"))
+    return table.select(schema.names).cast(schema), merged
 
 
 def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
@@ -76,8 +76,8 @@ def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
     with its newer segments applied. An unreadable segment is skipped with a warning (segments
     are written whole; only damage to the storage makes one unreadable)."""
     if file_rows is None:
-        file_rows = read_table(files.file).to_pylist() if files.file else []
-        merged = merged_until(files.file) if files.file else 0
+        table, merged = read_file(files.file) if files.file else (None, 0)
+        file_rows = table.to_pylist() if table is not None else []
     rows = {int(r["evaluation"]): r for r in file_rows}
     for _seq, location in _newer(files, merged or 0):
         try:

@@ -35,8 +35,7 @@ from common.result_files import (
     FLUSH_S,
     MERGED_KEY,
     TrialFiles,
-    merged_until,
-    read_table,
+    read_file,
     read_trial,
     stale_segments,
     trial_files,
@@ -187,7 +186,8 @@ def read_or_rebuild(location: str, tune_results: Path | None) -> tuple[list[Reco
     `<file>.corrupt` for inspection and its rows are rebuilt from Tune's own record of the
     results it received (the trial's result.json on the driver), then written back, whole."""
     try:
-        return read_table(location).to_pylist(), merged_until(location)
+        table, merged = read_file(location)
+        return table.to_pylist(), merged
     except (OSError, pa.ArrowException, KeyError) as e:
         storage.move(location, f"{location}.corrupt")
         rows = sorted(_rows_from_tune(tune_results), key=lambda r: r["evaluation"])

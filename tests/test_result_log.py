@@ -14,7 +14,7 @@ from analysis import load_results
 from common import storage
 from common.layout import segment_file_name, segments_folder
 from common.records import arrow_schema
-from common.result_files import MERGED_KEY, merged_until, trial_files
+from common.result_files import MERGED_KEY, read_file, trial_files
 from sweep.results_log import (
     ResultLog,
     last_logged_evaluation,
@@ -53,7 +53,7 @@ def test_a_running_trial_is_logged_in_segments_and_ends_as_one_file(results):
     log.flush("digits", "t")
     assert segment_names(results) == []  # merged into the trial's file, then deleted
     files = trial_files(results)["digits-t.parquet"]
-    assert files.file is not None and merged_until(files.file) == 5
+    assert files.file is not None and read_file(files.file)[1] == 5
     df = load_results(results)
     assert df["evaluation"].tolist() == list(range(6)) and df["status"].iloc[-1] == "finished"
 
