@@ -84,7 +84,9 @@ def test_killed_trial_worker_is_retried_from_its_last_checkpoint(tmp_path, store
 
 def test_resume_with_a_truncated_checkpoint_and_a_truncated_log_file(tmp_path):
     folder = tmp_path / "c"
-    driver = start_sweep("--config", str(long_spec(tmp_path, trials=3, epochs=20)), "--num-cpus",
+    # Trials long enough that one is seen running past its 6th evaluation between the log's
+    # flushes (a running trial's rows reach storage every 2 s).
+    driver = start_sweep("--config", str(long_spec(tmp_path, trials=3, epochs=60)), "--num-cpus",
                          "2", "--max-concurrent-trials", "1", "--storage", str(tmp_path),
                          "--name", "c")
     deadline, finished, running = time.monotonic() + 300, None, None
