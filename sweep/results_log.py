@@ -75,18 +75,17 @@ class ResultLog:
                 del trial.rows[later]
             trial.ended = True
 
-    def mark_stopped(self, dataset: str, trial_id: str) -> bool:
+    def mark_stopped(self, dataset: str, trial_id: str) -> None:
         """If the trial's last row says it is still running (it ended without a last record of
         its own: an early-stopping scheduler stopped it), make that row say `stopped`, reason
-        `early_stopped`. True if a row changed."""
+        `early_stopped`."""
         trial = self._trial(dataset, trial_id)
         if not trial.rows or trial.rows[max(trial.rows)]["status"] != "running":
-            return False
+            return
         last = max(trial.rows)
         trial.rows[last].update(status="stopped", stop_reason="early_stopped")
         trial.pending[last] = trial.rows[last]
         trial.ended = True
-        return True
 
     def flush(self, dataset: str, trial_id: str, now: bool = False) -> None:
         """Write what the trial's rows need: its whole file if it ended (before Tune records it
