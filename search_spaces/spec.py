@@ -6,8 +6,9 @@ completely here, before Ray starts: every problem is a one-line `ConfigError`.
     description: one line for `sweep presets`
     datasets: [digits]
     num_samples: 12            # trials per dataset, baselines included
-    sampler: tpe               # tpe | nsga2
-    scheduler: none            # none | asha (early stopping on test_accuracy at FLOPs rungs)
+    sampler: tpe               # tpe | nsga2 | random
+    scheduler: none            # none | frontier | asha (early stopping, below)
+    early_stopping: {margin: 0.01}        # the frontier scheduler's settings (all optional)
     fixed: {finetune_epochs: 10}          # settings every trial shares
     search:                               # what is swept; lists are categorical,
       strategy: [none, random, class_mean]  # {low, high, log} are ranges
@@ -30,6 +31,7 @@ from typing import Any
 import yaml
 
 from common.errors import ConfigError
+from search_spaces.stopping import FrontierOptions
 from trainables.config import DATASETS, SIZED_STRATEGIES, STRATEGIES, TrialConfig, check_choice
 from trainables.sizing import check_ratio_fits
 
@@ -40,15 +42,17 @@ SCIENTIFIC = ("strategy", "size_by", "subset_fraction", "overdetermination_ratio
 NUISANCE = ("width", "lr", "batch_size", "model", "finetune_epochs", "seed", "augment")
 SEARCHABLE = SCIENTIFIC + NUISANCE
 SIZE_BY = ("fraction", "ratio")
-SAMPLERS = ("tpe", "nsga2")
-SCHEDULERS = ("none", "asha")
+SAMPLERS = ("tpe", "nsga2", "random")
+# frontier: stop a trial that other trials dominate at no more compute (sweep.early_stopping);
+# asha: successive halving on test accuracy at equal training samples.
+SCHEDULERS = ("none", "frontier", "asha")
 INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "seed"}
 # Trial settings a sweep sets for each trial (the study's dataset, the sampled small set), which a
 # sweep file cannot fix.
 NOT_FIXABLE = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
 MAX_SAMPLES = 1_000_000
-TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "fixed", "search",
-             "baselines"}
+TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "early_stopping",
+             "fixed", "search", "baselines"}
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,14 @@ class SweepSpec:
     num_samples: int
     sampler: str = "tpe"
     scheduler: str = "none"
+    early_stopping: dict[str, Any] = field(default_factory=dict)  # FrontierOptions' fields
     fixed: dict[str, Any] = field(default_factory=dict)
     search: dict[str, Domain] = field(default_factory=dict)
     baselines: tuple[dict[str, Any], ...] = ({},)
+
+    @property
+    def frontier_options(self) -> FrontierOptions:
+        return FrontierOptions.from_dict(self.early_stopping)
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -90,7 +99,8 @@ class SweepSpec:
                       else list(v)) for k, v in self.search.items()}
         return {"description": self.description, "datasets": list(self.datasets),
                 "num_samples": self.num_samples, "sampler": self.sampler,
-                "scheduler": self.scheduler, "fixed": dict(self.fixed), "search": search,
+                "scheduler": self.scheduler, "early_stopping": dict(self.early_stopping),
+                "fixed": dict(self.fixed), "search": search,
                 "baselines": [dict(b) for b in self.baselines]}
 
     def validate(self) -> None:
@@ -107,6 +117,7 @@ class SweepSpec:
                               f"baselines ({len(self.baselines)})")
         check_choice("sampler", self.sampler, SAMPLERS)
         check_choice("scheduler", self.scheduler, SCHEDULERS)
+        FrontierOptions.from_dict(self.early_stopping)  # a bad setting is a ConfigError
         for key in self.fixed:
             if key in NOT_FIXABLE:
                 raise ConfigError(f"fixed: {key!r} is set by the sweep, not fixed")
@@ -143,6 +154,14 @@ class SweepSpec:
                 yield settings
         for baseline in self.baselines:
             yield {**base, "strategy": "none", **baseline}
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping of setting: value")
+    return dict(value)
 
 
 def _edges(domain: Domain) -> list[Any]:
@@ -192,11 +211,15 @@ def _parse(data: Any) -> SweepSpec:
         num_samples=data.get("num_samples", 10),
         sampler=data.get("sampler", "tpe"),
         scheduler=str(data.get("scheduler", "none")).lower(),
+        early_stopping=_mapping(data.get("early_stopping"), "early_stopping"),
         fixed=fixed,
         search=search,
         baselines=tuple({k: v for k, v in b.items() if k != "strategy"} for b in baselines),
     )
     spec.validate()
+    if spec.early_stopping and spec.scheduler != "frontier":
+        raise ConfigError("early_stopping: these are the frontier scheduler's settings; set "
+                          "scheduler: frontier")
     return spec
 
 

@@ -57,8 +57,9 @@ class ProgressCallback(Callback):
     it. Elsewhere (CI, `ray job logs`): plain lines, a status line every `status_every_s`."""
 
     def __init__(self, dataset: str, total: int, status_every_s: float = 30.0,
-                 bar: bool | None = None) -> None:
+                 bar: bool | None = None, stopped: dict[str, str] | None = None) -> None:
         self.dataset, self.total, self.status_every_s = dataset, total, status_every_s
+        self.stopped = {} if stopped is None else stopped  # filled by the frontier scheduler
         self.want_bar = sys.stdout.isatty() if bar is None else bar
         self.last: dict[str, dict[str, Any]] = {}
         self.curves: dict[str, list[tuple[float, float]]] = {}
@@ -107,7 +108,9 @@ class ProgressCallback(Callback):
         what = describe_config(r) if r else "?"
         self._write(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
                     f"{what}: acc={r.get('test_accuracy', float('nan')):.4f} "
-                    f"{r.get('train_flops', 0) / 1e9:.2f} GFLOPs {r.get('status', '')}")
+                    f"{r.get('train_flops', 0) / 1e9:.2f} GFLOPs {r.get('status', '')}"
+                    + (f" ({self.stopped[trial.trial_id]})" if trial.trial_id in self.stopped
+                       else ""))
         self._advance(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

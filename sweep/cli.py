@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="the sampler's seed")
     run.add_argument("--sampler", choices=SAMPLERS, help="override the preset's sampler")
     run.add_argument("--scheduler", choices=SCHEDULERS,
-                     help="asha: stop weak trials early (on test accuracy)")
+                     help="frontier: stop a trial once other trials reached more accuracy for "
+                          "no more FLOPs (settings: early_stopping in a sweep file); asha: "
+                          "successive halving on test accuracy at equal samples")
     run.add_argument("--max-failures", type=int, default=DEFAULTS["max_failures"],
                      help="retries of a failed trial, each from its last checkpoint")
     run.add_argument("--max-concurrent-trials", type=int,

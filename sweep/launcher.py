@@ -315,11 +315,32 @@ def _storage_failure(error: BaseException) -> str | None:
     return None
 
 
+def _scheduler(spec: SweepSpec, settings: SweepSettings, dataset: str, train_size: int,
+               stopped: dict[str, str]) -> Any:
+    """The early-stopping scheduler a spec names (None: every trial runs to its end)."""
+    if spec.scheduler == "frontier":
+        from sweep.frontier_scheduler import FrontierScheduler
+
+        return FrontierScheduler(spec.frontier_options, train_size, settings.layout.results,
+                                 dataset, stopped)
+    if spec.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        # One metric: test accuracy, compared at equal training samples (rungs every 3x, from
+        # one epoch of the full training set). A stopped trial's last evaluation is what Optuna
+        # sees: a real (accuracy, FLOPs) point, at a low budget.
+        return ASHAScheduler(metric="test_accuracy", mode="max", time_attr="samples_seen",
+                             grace_period=train_size, max_t=10**12, reduction_factor=3)
+    return None
+
+
 def _sampler(name: str, seed: int) -> Any:
     import optuna
 
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "random":  # suggestions independent of results: the same trials whatever stops
+        return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
@@ -368,17 +389,12 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
     import optuna
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback
-    from ray.tune.schedulers import ASHAScheduler
 
     from sweep.callbacks import ProgressCallback, ResultLogCallback
     from sweep.study import OBJECTIVES, SweepSearch, study_name
 
     metric, mode = OBJECTIVES
-    # Early stopping needs one metric: test accuracy, compared at equal training samples (rungs
-    # every 3x, from one epoch of the full training set). A stopped trial's last evaluation is
-    # what Optuna sees: a real (accuracy, FLOPs) point, at a low budget.
-    asha = ASHAScheduler(metric="test_accuracy", mode="max", time_attr="samples_seen",
-                         grace_period=train_size, max_t=10**12, reduction_factor=3)
+    stopped: dict[str, str] = {}  # trial id -> why the frontier scheduler stopped it
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -389,7 +405,7 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
                 study_name=study_name(settings.name, dataset),
                 storage=optuna.storages.RDBStorage(study_url), layout=settings.layout,
             ),
-            scheduler=asha if spec.scheduler == "asha" else None,
+            scheduler=_scheduler(spec, settings, dataset, train_size, stopped),
             num_samples=spec.num_samples,
             max_concurrent_trials=settings.max_concurrent_trials,
             reuse_actors=True,
@@ -400,7 +416,7 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
             # Tune's automatic loggers are off (sweep.quiet); its JSON results stay, for the
             # log's repair after a crash.
             callbacks=[JsonLoggerCallback(), ResultLogCallback(settings.layout),
-                       ProgressCallback(dataset, spec.num_samples)],
+                       ProgressCallback(dataset, spec.num_samples, stopped=stopped)],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,
         ),

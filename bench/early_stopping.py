@@ -1,0 +1,146 @@
+"""Early stopping against none: what each scheduler costs and what it keeps of the answer.
+
+The same sweep (a preset or a sweep file, Optuna's random sampler: the same trial configurations
+in every run, whatever stops) is run with `--scheduler none`, `asha` and `frontier` for each
+sampler seed, one run at a time (interleaved by seed), each a real `sweep run` on a local Ray of
+`--num-cpus` CPUs. From each run's log:
+
+  compute   the sweep's total: every trial's training + evaluation FLOPs (+ small-set building)
+  hv        hypervolume of the anytime frontier (every evaluation), pretraining trials and all
+            trials, in (log10 compute, accuracy) against the reference (log10 of the largest
+            compute in the seed's `none` run, accuracy 0): as `sweep analyze` reports it
+  headline  `analysis.headlines`: ordinary training's best accuracy, and the least compute a
+            pretraining trial needs to reach it (within 0.5 pp), as a saving
+
+Ratios are against the `none` run of the same seed. Usage:
+  python bench/early_stopping.py [--preset quick | --config FILE] [--num-samples N]
+      [--seeds 0 1 2] [--schedulers none asha frontier] [--num-cpus 2] [--out FILE.csv]
+A scheduler may carry settings: `frontier:first_rung=0.5,flops_factor=1` (the sweep file's
+`early_stopping:` mapping). The first scheduler listed is the reference (give `none` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis import headlines, hypervolume, is_baseline, load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESETS = ROOT / "search_spaces" / "presets"
+
+
+def sweep_file(source: Path, scheduler: str, storage: str, name: str) -> Path:
+    """The source sweep file with `scheduler` (and its `early_stopping:` settings) set."""
+    spec = yaml.safe_load(source.read_text())
+    kind, _, settings = scheduler.partition(":")
+    spec["scheduler"] = kind
+    spec.pop("early_stopping", None)
+    if settings:
+        spec["early_stopping"] = {k: yaml.safe_load(v) for k, v in
+                                  (item.split("=", 1) for item in settings.split(","))}
+    path = Path(storage, f"{name}.yaml")
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run(source: Path, scheduler: str, seed: int, storage: str, num_samples: int | None,
+        num_cpus: int, name: str) -> tuple[pd.DataFrame, float]:
+    extra = [] if num_samples is None else ["--num-samples", str(num_samples)]
+    command = [str(Path(sys.executable).parent / "sweep"), "run", "--config",
+               str(sweep_file(source, scheduler, storage, name)), *extra,
+               "--sampler", "random", "--seed", str(seed), "--storage", storage,
+               "--name", name, "--num-cpus", str(num_cpus), "--no-analyze"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return load_results(f"{storage}/{name}"), wall
+
+
+def compute_of(df: pd.DataFrame) -> pd.Series:
+    return df["train_flops"] + df["selection_flops"].fillna(0)
+
+
+def measure(df: pd.DataFrame, x_ref: float) -> dict:
+    last = df.sort_values("evaluation").groupby("trial_id").tail(1)
+    total = float((last["train_flops"] + last["eval_flops"] + last["selection_flops"].fillna(0))
+                  .sum())
+    points = df[compute_of(df) > 0]
+
+    def volume(rows: pd.DataFrame) -> float:
+        return hypervolume(np.log10(compute_of(rows).to_numpy(dtype=float)),
+                           rows["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
+
+    head = headlines(df)
+    h = head[0] if head else None
+    return {"trials": int(df["trial_id"].nunique()),
+            "stopped": int((last["status"] == "stopped").sum()),
+            "compute_gflops": total / 1e9,
+            "hv_all": volume(points), "hv_pretraining": volume(points[~is_baseline(points)]),
+            "baseline_accuracy": h.baseline_accuracy if h else math.nan,
+            "saving": h.savings if h else math.nan,
+            # the configuration that makes the headline (trial ids differ from run to run)
+            "saving_trial": (h.config.get("config_json") if h and h.config else None)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--config")
+    parser.add_argument("--num-samples", type=int)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--schedulers", nargs="+", default=["none", "asha", "frontier"])
+    parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--out", help="write the per-run table here (CSV)")
+    args = parser.parse_args()
+    source = Path(args.config) if args.config else PRESETS / f"{args.preset}.yaml"
+    rows = []
+    with tempfile.TemporaryDirectory() as storage:
+        for seed in args.seeds:
+            reference = None
+            for i, scheduler in enumerate(args.schedulers):
+                df, wall = run(source, scheduler, seed, storage, args.num_samples, args.num_cpus,
+                               name=f"s{seed}-{i}")
+                if reference is None:  # the first scheduler (none) sets the reference point
+                    reference = math.log10(float(compute_of(df).max()))
+                row = {"seed": seed, "scheduler": scheduler, "wall_s": wall,
+                       **measure(df, reference)}
+                rows.append(row)
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row.items() if k != "saving_trial"), flush=True)
+    table = pd.DataFrame(rows)
+    base = table[table["scheduler"] == args.schedulers[0]].set_index("seed")
+    for column in ("compute_gflops", "hv_all", "hv_pretraining", "saving"):
+        table[f"{column}_ratio"] = table[column] / table["seed"].map(base[column])
+    table["same_headline_trial"] = table["saving_trial"] == table["seed"].map(
+        base["saving_trial"])
+    if args.out:
+        table.to_csv(args.out, index=False)
+    summary = table.groupby("scheduler", sort=False).agg(
+        runs=("seed", "size"), stopped=("stopped", "median"),
+        compute_ratio=("compute_gflops_ratio", "median"),
+        compute_ratio_max=("compute_gflops_ratio", "max"),
+        hv_all_ratio=("hv_all_ratio", "median"), hv_all_ratio_min=("hv_all_ratio", "min"),
+        hv_pre_ratio=("hv_pretraining_ratio", "median"),
+        hv_pre_ratio_min=("hv_pretraining_ratio", "min"),
+        saving_median=("saving", "median"), same_headline=("same_headline_trial", "sum"))
+    print()
+    print(table.drop(columns="saving_trial").to_string(index=False,
+                                                       float_format=lambda v: f"{v:.4g}"))
+    print()
+    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The `early_stopping:` mapping of a sweep file: the settings of `--scheduler frontier` (the rule
+itself is `sweep.early_stopping`), checked with the rest of the spec before Ray starts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import ConfigError
+from common.records import LOG
+
+
+@dataclass(frozen=True)
+class FrontierOptions:
+    """The rule's settings (the `early_stopping:` mapping of a sweep file)."""
+
+    margin: float = 0.01  # accuracy another trial must be ahead by ...
+    flops_factor: float = 1.5  # ... with at most 1/flops_factor of the trial's compute
+    first_rung: float = 1.0  # the first rung, in full-set epochs of the trial's model
+    eta: float = 3.0  # each rung is eta times the last
+    pretrain_allowance: float | None = None  # mid-pretraining judged past this x the rung
+    stop_ordinary: bool = False  # whether ordinary-training trials may be stopped too
+    metric: str = "test_accuracy"  # the accuracy column judged (higher is better)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> FrontierOptions:
+        """Options from a sweep file's mapping; unknown keys and bad values are one-line errors."""
+        d = dict(d or {})
+        known = {f for f in cls.__dataclass_fields__}
+        for key in d:
+            if key not in known:
+                raise ConfigError(f"early_stopping: unknown option {key!r}; choose from "
+                                  f"{', '.join(sorted(known))}")
+        options = cls(**d)
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        def number(name: str, value: Any, low: float, low_open: bool) -> None:
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value) and (value > low if low_open else value >= low))
+            if not ok:
+                bound = f"> {low:g}" if low_open else f">= {low:g}"
+                raise ConfigError(f"early_stopping: {name} must be a finite number {bound}, "
+                                  f"got {value!r}")
+
+        number("margin", self.margin, 0, low_open=False)
+        number("first_rung", self.first_rung, 0, low_open=True)
+        number("eta", self.eta, 1, low_open=True)
+        number("flops_factor", self.flops_factor, 1, low_open=False)
+        if self.pretrain_allowance is not None:
+            number("pretrain_allowance", self.pretrain_allowance, 1, low_open=False)
+        if not isinstance(self.stop_ordinary, bool):
+            raise ConfigError(f"early_stopping: stop_ordinary must be true or false, got "
+                              f"{self.stop_ordinary!r}")
+        accuracies = [c.name for c in LOG if c.kind == "float" and c.name.endswith("accuracy")]
+        if self.metric not in accuracies:
+            raise ConfigError(f"early_stopping: metric must be one of {', '.join(accuracies)}, "
+                              f"got {self.metric!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}

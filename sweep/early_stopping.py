@@ -1,0 +1,188 @@
+"""Early stopping by the anytime frontier: stop a trial once what other trials reached for no
+more compute dominates it. The rule alone, on plain records (no Ray); `sweep.frontier_scheduler`
+applies it inside Ray Tune.
+
+The question a sweep answers is which configurations reach which accuracy for the least compute,
+so a trial is judged where that question is asked: at its compute (training FLOPs plus the FLOPs
+of building its small set, as in `analysis.savings`) against the *anytime frontier*, every
+evaluation of every other trial so far. The rule:
+
+- **Rungs** are compute levels, geometric: the first is `first_rung` of one full-set epoch of the
+  trial's own model (its FLOPs per sample times the training-set size), each next one `eta` times
+  the last. A trial is judged at its first evaluation at or past its next rung.
+- **Judgement**: the trial stops when another trial has reached at least its accuracy plus
+  `margin` with no more compute than it has spent. Otherwise it continues, and its next rung is
+  the first one past its compute.
+- **Pretraining**: a trial still in its pretraining phase is not judged at a rung (its accuracy
+  is that of a net trained on the small set alone); it is judged at its first evaluation once
+  pretraining is done (the accuracy after pretraining), or, with `pretrain_allowance` set, once
+  its compute reaches that many times the rung it passed, whichever comes first.
+- **Ordinary training** (strategy `none`) is not stopped unless `stop_ordinary`: its best accuracy
+  is the target every saving is measured to, and stopping it would move the target.
+
+Diverged evaluations (NaN accuracy) are neither judged nor part of the frontier.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from search_spaces.stopping import FrontierOptions
+
+EPOCH_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Point:
+    trial_id: str
+    compute: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judgement at a rung: `stop`, and the other trial's point that dominates (when stopped)
+    or the best one at no more compute (when continued; None if there is none)."""
+
+    trial_id: str
+    stop: bool
+    rung: float
+    point: Point
+    best_other: Point | None
+
+    def explain(self) -> str:
+        here = f"{self.point.accuracy:.2%} at {self.point.compute / 1e9:.3g} GFLOPs"
+        if self.best_other is None:
+            return f"continued: {here}, nothing cheaper yet"
+        other = (f"{self.best_other.accuracy:.2%} reached by {self.best_other.trial_id} with "
+                 f"{self.best_other.compute / 1e9:.3g}")
+        return f"{'stopped' if self.stop else 'continued'}: {here}; {other}"
+
+
+class AnytimeFrontier:
+    """Every evaluation of every trial, queried for the most accurate point at no more than a
+    given compute, leaving one trial out. Per trial: its computes in order and the running best
+    accuracy, so a query is a binary search per trial."""
+
+    def __init__(self) -> None:
+        self._curves: dict[str, tuple[list[float], list[Point]]] = {}
+        self._seen: set[tuple[str, int]] = set()
+
+    def add(self, trial_id: str, evaluation: int, compute: float, accuracy: float) -> None:
+        """Record an evaluation (once: a trial that resumes re-reports some of its evaluations)."""
+        if (trial_id, evaluation) in self._seen or math.isnan(accuracy):
+            return
+        self._seen.add((trial_id, evaluation))
+        computes, bests = self._curves.setdefault(trial_id, ([], []))
+        point = Point(trial_id, compute, accuracy)
+        if not computes or compute >= computes[-1]:  # the usual case: compute only grows
+            computes.append(compute)
+            bests.append(point if not bests or accuracy > bests[-1].accuracy else bests[-1])
+            return
+        i = bisect.bisect_right(computes, compute)  # a point out of order: insert it
+        computes.insert(i, compute)
+        bests.insert(i, point if i == 0 or accuracy > bests[i - 1].accuracy else bests[i - 1])
+        for j in range(i + 1, len(bests)):  # a running best after it may now be this point
+            if accuracy > bests[j].accuracy:
+                bests[j] = point
+
+    def best_of(self, trial_id: str) -> Point | None:
+        """A trial's most accurate evaluation so far."""
+        curve = self._curves.get(trial_id)
+        return curve[1][-1] if curve else None
+
+    def best(self, compute: float, excluding: str) -> Point | None:
+        """The most accurate evaluation of any trial but `excluding` at compute <= `compute`."""
+        best: Point | None = None
+        for trial_id, (computes, bests) in self._curves.items():
+            if trial_id == excluding:
+                continue
+            i = bisect.bisect_right(computes, compute)
+            if i and (best is None or bests[i - 1].accuracy > best.accuracy):
+                best = bests[i - 1]
+        return best
+
+
+@dataclass
+class _TrialRungs:
+    base: float  # the first rung's compute for this trial's model
+    next_rung: float
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+class FrontierRule:
+    """The rule over a stream of records (the result log's rows, as trials report them).
+
+    `train_size` is the number of training examples (N): a full-set epoch of a model costs its
+    FLOPs per sample times N."""
+
+    def __init__(self, options: FrontierOptions, train_size: int) -> None:
+        self.options, self.train_size = options, train_size
+        self.frontier = AnytimeFrontier()
+        self._trials: dict[str, _TrialRungs] = {}
+
+    def observe(self, record: dict[str, Any]) -> None:
+        """Add a record to the frontier without judging it (rows of trials from before a
+        resume, read back from the log)."""
+        self.frontier.add(record["trial_id"], int(record["evaluation"]), compute_of(record),
+                          float(record[self.options.metric]))
+
+    def on_result(self, record: dict[str, Any]) -> Verdict | None:
+        """Judge a trial's new evaluation if it is at a rung, then add it to the frontier.
+        None: not judged (continue); otherwise the verdict."""
+        verdict = self._judge(record)
+        self.observe(record)
+        return verdict
+
+    def verdicts(self, trial_id: str) -> list[Verdict]:
+        trial = self._trials.get(trial_id)
+        return list(trial.verdicts) if trial else []
+
+    def _judge(self, record: dict[str, Any]) -> Verdict | None:
+        o = self.options
+        trial_id = record["trial_id"]
+        compute, accuracy = compute_of(record), float(record[o.metric])
+        if math.isnan(accuracy) or (is_ordinary(record) and not o.stop_ordinary):
+            return None
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            base = o.first_rung * float(record["flops_per_sample"]) * self.train_size
+            trial = self._trials[trial_id] = _TrialRungs(base=base, next_rung=base)
+        if compute < trial.next_rung:
+            return None
+        if in_pretraining(record) and (o.pretrain_allowance is None
+                                       or compute < o.pretrain_allowance * trial.next_rung):
+            return None  # the rung waits for the end of pretraining (or the allowance)
+        own = self.frontier.best_of(trial_id)  # the trial's anytime accuracy: its best so far
+        if own is not None and own.accuracy > accuracy:
+            accuracy = own.accuracy
+        best = self.frontier.best(compute / o.flops_factor, excluding=trial_id)
+        stop = best is not None and best.accuracy >= accuracy + o.margin
+        verdict = Verdict(trial_id, stop, trial.next_rung, Point(trial_id, compute, accuracy),
+                          best)
+        trial.verdicts.append(verdict)
+        while trial.next_rung <= compute:
+            trial.next_rung *= o.eta
+        return verdict
+
+
+def compute_of(record: dict[str, Any]) -> float:
+    """A trial's compute at an evaluation: training FLOPs plus its small set's building FLOPs
+    (`analysis.savings.compute`, for one record)."""
+    return float(record["train_flops"]) + float(record.get("selection_flops") or 0)
+
+
+def is_ordinary(record: dict[str, Any]) -> bool:
+    return record.get("strategy") == "none"
+
+
+def in_pretraining(record: dict[str, Any]) -> bool:
+    """Whether the trial is still pretraining: in its pretraining phase, short of its last
+    epoch (the evaluation that ends that epoch gives the accuracy after pretraining)."""
+    if record.get("phase") != "pretrain":
+        return False
+    epochs = record.get("pretrain_epochs")
+    return epochs is None or float(record["epoch"]) < float(epochs) - EPOCH_TOLERANCE
