@@ -46,7 +46,8 @@ TRIAL = _columns(
     ("step", "int", "optimizer steps so far, both phases"),
     ("samples_seen", "int", "training examples processed so far, both phases"),
     ("train_flops", "int", "training FLOPs so far (forward + backward, per sample)"),
-    ("eval_flops", "int", "evaluation FLOPs so far (forward), kept apart from training"),
+    ("eval_flops", "int", "evaluation FLOPs so far (forward: test set, training-set sample, "
+                          "validation split), kept apart from training"),
     ("train_loss", "float", "mean training loss over the batches since the last evaluation"),
     ("test_loss", "float", "mean cross-entropy on the test set"),
     ("test_accuracy", "float", "accuracy on the test set"),
@@ -57,8 +58,9 @@ TRIAL = _columns(
     ("finetune_epochs", "int", "most epochs on the full training set"),
     ("augment", "bool", "whether batches were augmented (translations, flips for CIFAR)"),
     ("evaluation", "int", "index of this evaluation within the trial: 0, 1, 2, ..."),
-    ("stop_reason", "string", "why the trial ended (max_epochs, target_accuracy, flops_budget, "
-                              "diverged, early_stopped); null while running"),
+    ("stop_reason", "string", "why the trial ended (max_epochs, target_accuracy, target_loss, "
+                              "converged, flops_budget, diverged, early_stopped); null while "
+                              "running"),
     ("train_time_s", "float", "seconds spent training, evaluations excluded"),
     ("flops_per_sample", "int", "training FLOPs of one example (forward + backward)"),
     ("macs_forward", "int", "thop's forward multiply-accumulates of one example (a cross-check)"),
@@ -68,6 +70,17 @@ TRIAL = _columns(
     ("revision", "string", "the project's git revision, '+dirty' when the tree had changes; "
                            "null outside a git checkout"),
     ("config_json", "string", "the trial's whole configuration (TrialConfig as JSON)"),
+    ("train_sample_loss", "float", "mean cross-entropy on a fixed sample of the training set "
+                                   "(train_eval_size): the training-set loss"),
+    ("train_sample_accuracy", "float", "accuracy on that sample"),
+    ("train_sample_size", "int", "examples in that sample (train_eval_size; 0: not measured)"),
+    ("val_loss", "float", "mean cross-entropy on the validation split (null without one)"),
+    ("val_accuracy", "float", "accuracy on the validation split (null without one)"),
+    ("val_size", "int", "examples held out of training for validation (validation_fraction)"),
+    ("small_set_loss", "float", "mean cross-entropy on the small set (up to train_eval_size of "
+                                "it) while pretraining: what pretraining's convergence watches"),
+    ("pretrain_end", "string", "on pretraining's last evaluation, why it ended: max_epochs or "
+                               "converged (patience)"),
 )
 
 # Added by the Ray Tune adapter: where and when each evaluation was made.

@@ -67,6 +67,9 @@ def read_file(location: str) -> tuple[pa.Table, int]:
     table = pq.read_table(path, filesystem=fs)
     merged = int((table.schema.metadata or {}).get(MERGED_KEY, b"0"))
     schema = arrow_schema()
+    for column in schema:  # a file from an older version lacks newer columns: they are null
+        if column.name not in table.column_names:
+            table = table.append_column(column, pa.nulls(len(table), column.type))
     return table.select(schema.names).cast(schema), merged
 
 

@@ -182,7 +182,7 @@ def is_ordinary(record: dict[str, Any]) -> bool:
 def in_pretraining(record: dict[str, Any]) -> bool:
     """Whether the trial is still pretraining: in its pretraining phase, short of its last
     epoch (the evaluation that ends that epoch gives the accuracy after pretraining)."""
-    if record.get("phase") != "pretrain":
-        return False
+    if record.get("phase") != "pretrain" or record.get("pretrain_end"):
+        return False  # (pretrain_end: the evaluation that ended pretraining, by convergence)
     epochs = record.get("pretrain_epochs")
     return epochs is None or float(record["epoch"]) < float(epochs) - EPOCH_TOLERANCE

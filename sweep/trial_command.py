@@ -19,6 +19,8 @@ TRIAL_COLUMNS = [
     ("samples", 9, lambda r: str(r["samples_seen"])),
     ("train_GFLOPs", 12, lambda r: f"{r['train_flops'] / 1e9:.3f}"),
     ("train_loss", 10, lambda r: fmt_float(r["train_loss"], ".4f")),
+    ("trainset_loss", 13, lambda r: fmt_float(r["train_sample_loss"], ".4f")),
+    ("val_acc", 7, lambda r: fmt_float(r["val_accuracy"], ".4f")),
     ("test_loss", 9, lambda r: fmt_float(r["test_loss"], ".4f")),
     ("test_acc", 8, lambda r: f"{r['test_accuracy']:.4f}"),
     ("time_s", 7, lambda r: f"{r['wall_time_s']:.1f}"),

@@ -47,8 +47,13 @@ def test_ledger_matches_flop_counter_over_the_whole_run(settings):
         records = runner.run()
     ledger = records[-1]["train_flops"] + records[-1]["eval_flops"]
     assert ledger == pytest.approx(counter.get_total_flops(), rel=0.01)
-    # The evaluation share is itself exact: test-set size x forward FLOPs per evaluation.
-    assert records[-1]["eval_flops"] == len(records) * 360 * runner.ledger.per_eval_sample
+    # The evaluation share is itself exact: per evaluation, the test set (360) and the
+    # training-set sample (as many), while pretraining the small set too (up to as many), times
+    # the forward FLOPs of one example.
+    pretraining = sum(r["phase"] == "pretrain" for r in records)
+    small = 0 if runner.small is None else min(len(runner.small.y), 360)
+    assert records[-1]["eval_flops"] == runner.ledger.per_eval_sample * (
+        len(records) * (360 + 360) + pretraining * small)
 
 
 def test_ledger_counts_every_sample_of_every_step():

@@ -23,6 +23,8 @@ STRATEGIES = ("none", "random", "stratified", "class_mean", "kmeans")
 # Strategies whose small-set size the user chooses (as a fraction or as Q).
 SIZED_STRATEGIES = ("random", "stratified", "kmeans")
 DEVICES = ("auto", "cpu", "cuda")
+TARGET_ON = ("auto", "validation", "test")
+MONITORS = ("auto", "train", "val")
 
 DEFAULT_PRETRAIN_EPOCHS = 10
 # Bounds that keep a value within what torch, numpy and a machine's memory accept.
@@ -55,13 +57,23 @@ class TrialConfig:
     overdetermination_ratio: float | None = None  # target Q = K*M/P; K = ceil(Q*P/M)
     pretrain_epochs: int | None = None  # epochs on the small set; None: 10, or 0 for "none"
     finetune_epochs: int | None = None  # most epochs on the full training set; None: per dataset
-    target_accuracy: float | None = None  # stop fine-tuning once test accuracy reaches this
+    target_accuracy: float | None = None  # stop fine-tuning once this accuracy is reached ...
+    target_on: str = "auto"  # ... on: validation, test; auto: validation if there is a split
+    target_loss: float | None = None  # stop fine-tuning once the watched loss is this low
+    patience: int | None = None  # end a phase when its loss has not improved for this many
+    min_delta: float = 0.0  # evaluations by this relative amount; None: phases end by budget
+    monitor: str = "auto"  # fine-tuning's loss: train (sample), val; auto: val if a split
     flops_budget: float | None = None  # stop once this many training FLOPs are spent
     lr: float = 1e-3  # Adam's learning rate (the paper's setting)
     batch_size: int = 64
     reset_optimizer: bool = False  # fresh Adam state for fine-tuning instead of carrying it over
     augment: bool = False  # random translations (and flips for CIFAR) on whole batches
     eval_every: int | None = None  # evaluate every this many training samples; None: 1/4 epoch
+    validation_fraction: float = 0.0  # of each class, held out of training for validation
+    train_eval_size: int | None = None  # training examples the training-set loss is measured
+    # on at each evaluation (a fixed sample); None: as many as the test set has, at most
+    # 10,000 (all of a smaller training set); 0: not measured
+    data_seed: int = 0  # fixes the validation split and that sample, the same for every trial
     seed: int = 0
     data_dir: str | None = None  # where MNIST/CIFAR files live (torchvision's layout)
     download: bool = False  # download missing files through torchvision
@@ -93,6 +105,20 @@ class TrialConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @property
+    def finetune_monitor(self) -> str:
+        """The loss fine-tuning watches (convergence, target_loss): train or val."""
+        if self.monitor != "auto":
+            return self.monitor
+        return "val" if self.validation_fraction > 0 else "train"
+
+    @property
+    def target_split(self) -> str:
+        """Where target_accuracy is judged: validation or test."""
+        if self.target_on != "auto":
+            return self.target_on
+        return "validation" if self.validation_fraction > 0 else "test"
+
+    @property
     def effective_pretrain_epochs(self) -> int:
         if self.strategy == "none":
             return 0
@@ -111,6 +137,12 @@ class TrialConfig:
             _in_range("pretrain_epochs", self.pretrain_epochs, 0, MAX_EPOCHS)
         if self.eval_every is not None:
             _in_range("eval_every", self.eval_every, 1, 2**62)
+        if not 0 <= self.validation_fraction <= 0.5:
+            raise ConfigError("validation_fraction must be in [0, 0.5], got "
+                              f"{self.validation_fraction}")
+        if self.train_eval_size is not None:
+            _in_range("train_eval_size", self.train_eval_size, 0, 2**40)
+        _in_range("data_seed", self.data_seed, 0, MAX_SEED)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.subset_fraction is not None and not 0 < self.subset_fraction <= 1:
@@ -118,6 +150,23 @@ class TrialConfig:
         q = self.overdetermination_ratio
         if q is not None and not q > 0:
             raise ConfigError(f"overdetermination_ratio must be > 0, got {q}")
+        check_choice("target_on", self.target_on, TARGET_ON)
+        check_choice("monitor", self.monitor, MONITORS)
+        if self.patience is not None:
+            _in_range("patience", self.patience, 1, MAX_EPOCHS)
+        if not 0 <= self.min_delta < 1:
+            raise ConfigError(f"min_delta must be in [0, 1), got {self.min_delta}")
+        if self.target_loss is not None and not self.target_loss > 0:
+            raise ConfigError(f"target_loss must be > 0, got {self.target_loss}")
+        watches = self.patience is not None or self.target_loss is not None
+        if watches and self.finetune_monitor == "train" and self.train_eval_size == 0:
+            raise ConfigError("patience and target_loss watch the training-set loss: give "
+                              "train_eval_size > 0 or a validation_fraction")
+        if self.monitor == "val" and self.validation_fraction == 0:
+            raise ConfigError("monitor val needs a validation split: give validation_fraction")
+        if self.target_on == "validation" and self.validation_fraction == 0:
+            raise ConfigError("target_on validation needs a validation split: give "
+                              "validation_fraction")
         if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
             raise ConfigError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
         if self.flops_budget is not None and not self.flops_budget > 0:

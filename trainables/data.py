@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from trainables.config import TrialConfig
@@ -26,6 +27,8 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    val_x: torch.Tensor | None = None  # the validation split held out of train_x (if any)
+    val_y: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -37,18 +40,29 @@ def load_dataset(config: TrialConfig, device: torch.device | str = "cpu") -> Dat
     return to_device(read_raw(config.dataset, config.data_dir, config.download), device)
 
 
-def to_device(raw: RawData, device: torch.device | str) -> Dataset:
-    """Normalise with the training set's per-channel mean and std and move to `device`."""
+def to_device(raw: RawData, device: torch.device | str,
+              validation: np.ndarray | None = None) -> Dataset:
+    """Normalise with the training set's per-channel mean and std and move to `device`. The
+    training examples at `validation` (indices into raw.train_x) are held out as `val_x/val_y`:
+    they are neither trained on nor part of the normalising statistics."""
     # torch.tensor copies: the arrays may be read-only views into Ray's object store.
-    train_x = torch.tensor(raw.train_x, dtype=torch.float32, device=device)
+    keep = slice(None)
+    val_x = val_y = None
+    if validation is not None and len(validation):
+        keep = np.setdiff1d(np.arange(len(raw.train_y)), validation)
+        val_x = torch.tensor(raw.train_x[validation], dtype=torch.float32, device=device)
+        val_y = torch.tensor(raw.train_y[validation], dtype=torch.int64, device=device)
+    train_x = torch.tensor(raw.train_x[keep], dtype=torch.float32, device=device)
     test_x = torch.tensor(raw.test_x, dtype=torch.float32, device=device)
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     return Dataset(
         name=raw.name,
         train_x=(train_x - mean) / std,
-        train_y=torch.tensor(raw.train_y, dtype=torch.int64, device=device),
+        train_y=torch.tensor(raw.train_y[keep], dtype=torch.int64, device=device),
         test_x=(test_x - mean) / std,
         test_y=torch.tensor(raw.test_y, dtype=torch.int64, device=device),
         num_classes=raw.num_classes,
+        val_x=None if val_x is None else (val_x - mean) / std,
+        val_y=val_y,
     )

@@ -23,12 +23,14 @@ from torch import nn
 
 from common.provenance import VERSION, revision
 from common.records import RECORD_COLUMNS, Record
+from trainables import convergence
 from trainables.augment import augment_batch
 from trainables.config import TrialConfig
 from trainables.data import Dataset, RawData, read_raw, to_device
 from trainables.flops import FlopsLedger, measure
 from trainables.models import build_model, count_params
 from trainables.sizing import resolve_size
+from trainables.splits import MAX_TRAIN_EVAL_SIZE, train_sample, validation_split
 from trainables.subsets import SmallSet, build_small_set
 
 EVAL_BATCH = 1024
@@ -48,6 +50,8 @@ class Progress:
     wall_time_s: float = 0.0
     train_time_s: float = 0.0
     finished: bool = False
+    best_loss: float = math.inf  # the current phase's watched loss: best so far (convergence)
+    since_best: int = 0  # evaluations since it improved
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,10 +74,16 @@ class TrialRunner:
         self.config = config
         self.labels = {"sweep": "", "trial_id": "", **(labels or {})}
         self.device = resolve_device(config.device) if device is None else torch.device(device)
-        self.data: Dataset = to_device(
-            raw if raw is not None else read_raw(config.dataset, config.data_dir, config.download),
-            self.device,
-        )
+        raw = raw if raw is not None else read_raw(config.dataset, config.data_dir,
+                                                   config.download)
+        validation = validation_split(raw.train_y, config.validation_fraction, config.data_seed)
+        self.data: Dataset = to_device(raw, self.device, validation)
+        # By default as many training examples as the test set has (at most 10,000): the two
+        # losses are measured as precisely, for the same evaluation cost.
+        self.default_sample = min(len(self.data.test_y), MAX_TRAIN_EVAL_SIZE)
+        sample = train_sample(len(self.data.train_y), config.train_eval_size, config.data_seed,
+                              self.default_sample)
+        self.train_sample = torch.from_numpy(sample).to(self.device)
         shape, classes = self.data.input_shape, self.data.num_classes
         self.model: nn.Module = build_model(config, shape, classes).to(self.device)
         self.params = count_params(self.model)
@@ -85,6 +95,9 @@ class TrialRunner:
             self.small = build_small_set(config.strategy, self.size.subset_size,
                                          self.data.train_x, self.data.train_y, classes,
                                          self.generator)
+        self.small_sample = torch.from_numpy(train_sample(
+            len(self.small.y) if self.small is not None else 0, config.train_eval_size,
+            config.data_seed, self.default_sample)).to(self.device)  # the small set's loss
         flops = measure(self.model, shape, self.device)
         self.ledger = FlopsLedger(flops.per_train_sample, flops.per_eval_sample)
         self.macs_forward = flops.thop_macs
@@ -163,7 +176,8 @@ class TrialRunner:
             batches = math.ceil(n / self.config.batch_size)
             if p.batch == 0:
                 self.perm = torch.randperm(n, generator=self.generator).to(self.device)
-            while p.batch < batches and not p.finished:
+            switched = False
+            while p.batch < batches and not p.finished and not switched:
                 lo = p.batch * self.config.batch_size
                 idx = self.perm[lo : lo + self.config.batch_size]
                 self._step(x[idx], y[idx])
@@ -171,8 +185,12 @@ class TrialRunner:
                 phase_done = p.batch == batches and p.epoch + 1 == epochs
                 spent = self._budget_spent(phase_done)
                 if spent or phase_done or p.samples_seen >= p.next_eval_at:
-                    emit(self._evaluate(spent))
-            if not p.finished:
+                    record = self._evaluate(spent, phase_done)
+                    if record["pretrain_end"] == "converged":
+                        self._next_phase()  # before the record goes out: a state saved with it
+                        switched = True     # resumes in fine-tuning
+                    emit(record)
+            if not p.finished and not switched:
                 p.batch = 0
                 p.epoch += 1
         return records
@@ -195,6 +213,7 @@ class TrialRunner:
         p = self.progress
         assert p.phase == "pretrain", "fine-tuning ends through _stop_reason, not here"
         p.phase, p.epoch, p.batch = "finetune", 0, 0
+        p.best_loss, p.since_best = math.inf, 0
         if self.config.reset_optimizer:
             self.optimizer = self._new_optimizer()
 
@@ -230,20 +249,36 @@ class TrialRunner:
             return "max_epochs" if no_epochs else None
         return "max_epochs" if phase_done and self._in_last_phase else None
 
-    def _stop_reason(self, spent: str | None, test_accuracy: float, diverged: bool) -> str | None:
+    def _stop_reason(self, spent: str | None, measured: dict[str, float | None],
+                     diverged: bool, converged: bool) -> str | None:
         """Why the trial ends at this evaluation, if it does: divergence first, then the budget
-        (`spent`, from `_budget_spent`), then the target accuracy (judged in the last phase)."""
+        (`spent`, from `_budget_spent`), then, in the last phase, the target accuracy (on the
+        validation split or the test set), the target loss (the watched loss) and convergence."""
         if diverged:
             return "diverged"
         if spent is not None:
             return spent
-        target = self.config.target_accuracy
-        if target is not None and test_accuracy >= target and self._in_last_phase:
+        if not self._in_last_phase:
+            return None
+        c = self.config
+        split = "val_accuracy" if c.target_split == "validation" else "test_accuracy"
+        if c.target_accuracy is not None and measured[split] >= c.target_accuracy:
             return "target_accuracy"
-        return None
+        watched = measured.get(self._watched)
+        if c.target_loss is not None and watched is not None and watched <= c.target_loss:
+            return "target_loss"
+        return "converged" if converged else None
+
+    @property
+    def _watched(self) -> str:
+        """The column of the loss the current phase watches: the small set's while pretraining,
+        the training-set sample's or the validation split's while fine-tuning."""
+        if self.progress.phase == "pretrain":
+            return "small_set_loss"
+        return "val_loss" if self.config.finetune_monitor == "val" else "train_sample_loss"
 
     @torch.no_grad()
-    def _evaluate(self, spent: str | None) -> Record:
+    def _evaluate(self, spent: str | None, phase_done: bool = False) -> Record:
         p = self.progress
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -251,25 +286,45 @@ class TrialRunner:
         if p.phase != "init":
             p.train_time_s += now - self._train_started
         train_loss = (self._loss_sum / self._loss_batches).item() if self._loss_batches else None
-        test_loss, test_accuracy = self._test()
+        test_loss, test_accuracy = self._measure(self.data.test_x, self.data.test_y)
+        measured = {"test_loss": test_loss, "test_accuracy": test_accuracy}
+        if len(self.train_sample):
+            idx = self.train_sample
+            measured["train_sample_loss"], measured["train_sample_accuracy"] = self._measure(
+                self.data.train_x[idx], self.data.train_y[idx])
+        if self.data.val_x is not None:
+            measured["val_loss"], measured["val_accuracy"] = self._measure(self.data.val_x,
+                                                                           self.data.val_y)
+        if p.phase == "pretrain" and len(self.small_sample):
+            idx = self.small_sample
+            measured["small_set_loss"] = self._measure(self.small.x[idx], self.small.y[idx])[0]
         diverged = not all(math.isfinite(v) for v in (train_loss or 0.0, test_loss))
-        end_reason = self._stop_reason(spent, test_accuracy, diverged)
+        watched = measured.get(self._watched)
+        if p.phase != "init" and watched is not None:
+            p.best_loss, p.since_best = convergence.update(p.best_loss, p.since_best, watched,
+                                                           self.config.min_delta)
+        converged = p.phase != "init" and convergence.converged(p.since_best,
+                                                                self.config.patience)
+        end_reason = self._stop_reason(spent, measured, diverged, converged)
+        if p.phase == "pretrain" and end_reason is None and (phase_done or converged):
+            measured["pretrain_end"] = "max_epochs" if phase_done else "converged"
         p.finished = end_reason is not None
         p.evaluations += 1
         p.last_eval_at = p.samples_seen
         p.next_eval_at = p.samples_seen + self.eval_every
         p.wall_time_s = time.perf_counter() - self._clock
-        record = self._record(train_loss, test_loss, test_accuracy, end_reason, diverged)
+        record = self._record(train_loss, measured, end_reason, diverged)
         self._loss_sum.zero_()
         self._loss_batches = 0
         self._train_started = time.perf_counter()
         return record
 
-    def _test(self) -> tuple[float, float]:
+    def _measure(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy of the model on (x, y); its forward FLOPs are
+        evaluation FLOPs."""
         self.model.eval()
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        x, y = self.data.test_x, self.data.test_y
         for lo in range(0, len(y), EVAL_BATCH):
             logits = self.model(x[lo : lo + EVAL_BATCH])
             loss += nn.functional.cross_entropy(logits, y[lo : lo + EVAL_BATCH], reduction="sum")
@@ -278,8 +333,10 @@ class TrialRunner:
         self.ledger.add_eval(len(y))
         return loss.item() / len(y), correct.item() / len(y)
 
-    def _record(self, train_loss: float | None, test_loss: float, test_accuracy: float,
+    def _record(self, train_loss: float | None, measured: dict[str, float],
                 end_reason: str | None, diverged: bool) -> Record:
+        """`measured`: test_loss and test_accuracy, and where measured train_sample_* and
+        val_*."""
         c, p, size = self.config, self.progress, self.size
         status = "running" if end_reason is None else ("diverged" if diverged else "finished")
         values = {
@@ -293,7 +350,8 @@ class TrialRunner:
             "seed": c.seed, "phase": p.phase, "epoch": self._epoch_position(),
             "step": p.step, "samples_seen": p.samples_seen,
             "train_flops": self.ledger.train_flops, "eval_flops": self.ledger.eval_flops,
-            "train_loss": train_loss, "test_loss": test_loss, "test_accuracy": test_accuracy,
+            "train_loss": train_loss, "test_loss": measured["test_loss"],
+            "test_accuracy": measured["test_accuracy"],
             "wall_time_s": p.wall_time_s, "status": status,
             "width": c.width, "finetune_epochs": c.finetune_epochs, "augment": c.augment,
             "evaluation": p.evaluations - 1, "stop_reason": end_reason,
@@ -302,6 +360,13 @@ class TrialRunner:
             "selection_flops": self.small.selection_flops if self.small else 0,
             "device": device_label(self.device), "version": VERSION, "revision": revision(),
             "config_json": c.to_json(),
+            "train_sample_loss": measured.get("train_sample_loss"),
+            "train_sample_accuracy": measured.get("train_sample_accuracy"),
+            "train_sample_size": len(self.train_sample),
+            "val_loss": measured.get("val_loss"), "val_accuracy": measured.get("val_accuracy"),
+            "val_size": 0 if self.data.val_y is None else len(self.data.val_y),
+            "small_set_loss": measured.get("small_set_loss"),
+            "pretrain_end": measured.get("pretrain_end"),
         }
         return {column: values[column] for column in RECORD_COLUMNS}
 
