@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.criteria import savings_by_criterion
 from analysis.interactive import write_interactive_report
 from analysis.load import final_rows, is_baseline, load_results, write_atomic
 from analysis.pareto import hypervolume, pareto_front
@@ -62,6 +63,8 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     write_atomic(out / "frontier.csv", frontier[FRONTIER_COLUMNS].to_csv(index=False).encode())
     savings = savings_table(df)
     write_atomic(out / "savings.csv", savings.to_csv(index=False).encode())
+    criteria = savings_by_criterion(df, tolerance)
+    write_atomic(out / "criteria.csv", criteria.to_csv(index=False).encode())
     volumes = frontier_hypervolumes(df)
     found = headlines(df, tolerance)
     figures = {}
@@ -76,7 +79,8 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     if target is not None:
         reach = target_table(df, target)
         write_atomic(out / "target.csv", reach.to_csv(index=False).encode())
-    report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach)
+    report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
+                     criteria)
     write_atomic(out / "report.md", report.encode())
     write_interactive_report(df, savings, found, out / "report.html", tolerance,
                              answer=_answer_line(df, found, tolerance).strip("*"),
@@ -165,7 +169,8 @@ def _gflops(value: float) -> str:
     return f"{value:.3g}" if np.isfinite(value) else "not reached"
 
 
-def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach) -> str:
+def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
+            criteria) -> str:
     lines = ["# Sweep report", "", _answer_line(df, found, tolerance), ""]
     progress = in_progress(df)
     if progress:
@@ -183,6 +188,8 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
                       f"({v['reference_log10_flops']:.2f}, 0): pretraining "
                       f"{v['hypervolume_pretraining']:.3f}, ordinary training "
                       f"{v['hypervolume_ordinary']:.3f} (larger is better).", ""]
+        lines += _criteria_section(criteria[criteria["dataset"] == dataset] if len(criteria)
+                                   else criteria)
         lines += _frontier_section(frontier[frontier["dataset"] == dataset],
                                    final_rows(df[df["dataset"] == dataset]))
         if reach is not None:
@@ -190,6 +197,43 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
         lines += [f"![{p.stem}]({p.name})" for p in figures.get(dataset, [])]
         lines.append("")
     return "\n".join(lines)
+
+
+CRITERION_WORDS = {
+    "accuracy": "best accuracy",
+    "loss_minimum": "lowest training-set loss (+1%)",
+    "converged_accuracy": "final test accuracy",
+}
+
+
+def _criteria_section(rows: pd.DataFrame) -> list[str]:
+    """Savings by criterion (analysis.criteria): target, compute of each side with its
+    bracket, the saving with its interval, and over shared seeds."""
+    if rows.empty:
+        return []
+
+    def gflops(value: float, low: float, high: float) -> str:
+        if not np.isfinite(value):
+            return "not reached"
+        return f"{value / 1e9:.3g} ({low / 1e9:.3g}-{high / 1e9:.3g})"
+
+    lines = ["Savings by criterion: each target is ordinary training's (compute in GFLOPs, "
+             "with the evaluations either side of the crossing; a saving is *resolved* when "
+             "its interval lies on one side of 1).", "",
+             "| criterion (ordinary training's) | metric | target | ordinary | pretraining | "
+             "saving | interval | per seed (median, range, seeds) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows.to_dict("records"):
+        saving = f"{r['savings']:.2f}x" + ("" if r["resolved"] else " (not resolved)")
+        seeds = ("-" if not r["seeds"] else
+                 f"{r['seed_median']:.2f}x ({r['seed_min']:.2f}-{r['seed_max']:.2f}), "
+                 f"{r['seeds']}")
+        lines.append(f"| {CRITERION_WORDS[r['criterion']]} | {r['metric']} | "
+                     f"{r['target']:.4g} | "
+                     f"{gflops(r['baseline_flops'], r['baseline_low'], r['baseline_high'])} | "
+                     f"{gflops(r['pretrain_flops'], r['pretrain_low'], r['pretrain_high'])} | "
+                     f"{saving} | {r['savings_low']:.2f}-{r['savings_high']:.2f}x | {seeds} |")
+    return lines + [""]
 
 
 def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,150 @@
+"""Savings by criterion: how much compute pretraining saves depends on what "the same result" is.
+
+Three criteria, each a target set by ordinary training (strategy `none`) of the same dataset:
+
+- `accuracy`: its best accuracy less `tolerance`, on the validation split when the log has one
+  (`val_accuracy`), else on the test set;
+- `loss_minimum`: within `epsilon` (relative) of its lowest training-set loss
+  (`train_sample_loss`, the paper's criterion);
+- `converged_accuracy`: its final test accuracy (the median over its trials' last
+  evaluations, less `tolerance`): where training to convergence ends.
+
+Compute to reach a target is interpolated between the two evaluations around the first crossing
+and carries its **bracket**: the compute of the evaluation just before the crossing and of the one
+at or past it. A saving is stated as an interval from the brackets (baseline's low / pretraining's
+high, baseline's high / pretraining's low); it is `resolved` only when that interval lies wholly
+on one side of 1 (the evaluations establish that pretraining saves, or costs). Per seed shared by
+ordinary training and pretraining: the ratio of ordinary training's compute to the best
+pretraining trial's, and their median, min and max.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import is_baseline
+from analysis.savings import DEFAULT_TOLERANCE, compute, savings_ratio
+
+DEFAULT_EPSILON = 0.01  # "at the loss minimum": within 1% of ordinary training's lowest loss
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Compute at which a curve first reaches a target: interpolated, and its bracket."""
+
+    flops: float  # inf: never reached
+    low: float  # compute of the evaluation before the crossing (= flops if the first reaches)
+    high: float  # compute of the evaluation at or past the target
+
+
+NEVER = Reach(np.inf, np.inf, np.inf)
+
+
+def reach(flops: np.ndarray, values: np.ndarray, target: float, higher: bool = True) -> Reach:
+    """Where `values` (accuracy if `higher`, else a loss) first reaches `target`."""
+    values = np.asarray(values, dtype=float)
+    flops = np.asarray(flops, dtype=float)
+    hit = np.flatnonzero(values >= target if higher else values <= target)
+    if len(hit) == 0:
+        return NEVER
+    i = hit[0]
+    if i == 0:
+        return Reach(float(flops[0]), float(flops[0]), float(flops[0]))
+    x0, x1, v0, v1 = flops[i - 1], flops[i], values[i - 1], values[i]
+    at = x0 + (target - v0) / (v1 - v0) * (x1 - x0) if v1 != v0 else x1
+    return Reach(float(at), float(x0), float(x1))
+
+
+def _curves(rows: pd.DataFrame, column: str) -> list[tuple[tuple, int, np.ndarray, np.ndarray]]:
+    """(trial key, seed, compute, values) of each trial, in evaluation order, NaNs dropped."""
+    out = []
+    for key, trial in rows.groupby(["sweep", "trial_id"], sort=True):
+        trial = trial.sort_values("evaluation")
+        trial = trial[trial[column].notna()]
+        if len(trial):
+            seed = trial["seed"].iloc[0]
+            out.append((key, None if pd.isna(seed) else int(seed),
+                        compute(trial).to_numpy(dtype=float),
+                        trial[column].to_numpy(dtype=float)))
+    return out
+
+
+def _best(curves, target: float, higher: bool) -> tuple[Reach, tuple | None]:
+    best, trial = NEVER, None
+    for key, _, flops, values in curves:
+        found = reach(flops, values, target, higher)
+        if found.flops < best.flops:
+            best, trial = found, key
+    return best, trial
+
+
+def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float) -> list[tuple]:
+    """(criterion, column, target, higher is better) for the criteria the log can answer."""
+    def logged(column: str) -> bool:
+        return column in baseline and bool(baseline[column].notna().any())
+
+    out = []
+    accuracy = "val_accuracy" if logged("val_accuracy") else "test_accuracy"
+    out.append(("accuracy", accuracy, float(baseline[accuracy].max()) - tolerance, True))
+    if logged("train_sample_loss"):
+        lowest = float(baseline["train_sample_loss"].min())
+        out.append(("loss_minimum", "train_sample_loss", lowest * (1 + epsilon), False))
+    finals = baseline.sort_values("evaluation").groupby(["sweep", "trial_id"]).tail(1)
+    out.append(("converged_accuracy", "test_accuracy",
+                float(finals["test_accuracy"].median()) - tolerance, True))
+    return out
+
+
+def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
+                         epsilon: float = DEFAULT_EPSILON) -> pd.DataFrame:
+    """One row per dataset and criterion: the target, ordinary training's and pretraining's
+    least compute to reach it (with brackets), the saving and its interval, whether the
+    evaluations resolve it, and the saving per shared seed (median, min, max, count)."""
+    rows = []
+    for dataset, group in df.groupby("dataset", sort=True):
+        baseline, pretrained = group[is_baseline(group)], group[~is_baseline(group)]
+        if baseline.empty or pretrained.empty:
+            continue
+        for criterion, column, target, higher in _targets(baseline, tolerance, epsilon):
+            base_curves, pre_curves = _curves(baseline, column), _curves(pretrained, column)
+            base, _ = _best(base_curves, target, higher)
+            pre, trial = _best(pre_curves, target, higher)
+            low, high = _interval(base, pre)
+            per_seed = _per_seed(base_curves, pre_curves, target, higher)
+            rows.append({
+                "dataset": dataset, "criterion": criterion, "metric": column, "target": target,
+                "baseline_flops": base.flops, "baseline_low": base.low,
+                "baseline_high": base.high, "pretrain_flops": pre.flops,
+                "pretrain_low": pre.low, "pretrain_high": pre.high,
+                "pretrain_trial": None if trial is None else f"{trial[0]}/{trial[1]}",
+                "savings": savings_ratio(base.flops, pre.flops),
+                "savings_low": low, "savings_high": high,
+                "resolved": bool(low > 1 or high < 1),
+                "seeds": len(per_seed),
+                "seed_median": float(np.median(per_seed)) if per_seed else np.nan,
+                "seed_min": min(per_seed, default=np.nan),
+                "seed_max": max(per_seed, default=np.nan),
+            })
+    return pd.DataFrame(rows)
+
+
+def _interval(base: Reach, pre: Reach) -> tuple[float, float]:
+    """The saving's interval from the brackets (0, 0 when pretraining never reaches)."""
+    if not np.isfinite(pre.flops):
+        return 0.0, 0.0
+    return savings_ratio(base.low, pre.high), savings_ratio(base.high, pre.low)
+
+
+def _per_seed(base_curves, pre_curves, target: float, higher: bool) -> list[float]:
+    """For each seed both have: ordinary training's least compute over pretraining's least."""
+    ratios = []
+    seeds = {s for _, s, _, _ in base_curves} & {s for _, s, _, _ in pre_curves} - {None}
+    for seed in sorted(seeds):
+        base, _ = _best([c for c in base_curves if c[1] == seed], target, higher)
+        pre, _ = _best([c for c in pre_curves if c[1] == seed], target, higher)
+        if np.isfinite(base.flops):
+            ratios.append(savings_ratio(base.flops, pre.flops))
+    return ratios
