@@ -129,3 +129,28 @@ def test_target_loss_stops_on_the_watched_loss():
 def test_bad_convergence_settings_are_one_line_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         config(**settings)
+
+
+def test_early_evaluations_are_log_spaced_at_the_start_of_each_phase():
+    settings = dict(strategy="random", subset_fraction=0.5, pretrain_epochs=2, finetune_epochs=1,
+                    eval_every=640, batch_size=64)
+    plain = run_trial(config(**settings))
+    early = run_trial(config(**settings, early_evals=3))
+
+    def samples(records, phase):
+        """Samples into the phase at each of its evaluations."""
+        start = 0 if phase == "pretrain" else max(
+            r["samples_seen"] for r in records if r["phase"] == "pretrain")
+        return [r["samples_seen"] - start for r in records if r["phase"] == phase]
+
+    # Pretraining: 719 examples, batches of 64 (the 12th has 15), 2 epochs. Evaluations come at
+    # the first step at or past each point of the schedule, and at the end (1,438).
+    assert samples(plain, "pretrain") == [640, 1295, 1438]  # 640, 1,280
+    assert samples(early, "pretrain") == [128, 192, 320, 640, 1295, 1438]  # 80, 160, 320, ...
+    # Fine-tuning (1,437 examples, 1 epoch) restarts the schedule from its own start.
+    assert samples(plain, "finetune") == [640, 1280, 1437]
+    assert samples(early, "finetune") == [128, 192, 320, 640, 1280, 1437]
+    # The same training: the last records agree but for the evaluation FLOPs and indices.
+    same = ("train_flops", "samples_seen", "test_accuracy", "test_loss")
+    assert {k: early[-1][k] for k in same} == {k: plain[-1][k] for k in same}
+    assert early[-1]["eval_flops"] > plain[-1]["eval_flops"]

@@ -69,6 +69,7 @@ class TrialConfig:
     reset_optimizer: bool = False  # fresh Adam state for fine-tuning instead of carrying it over
     augment: bool = False  # random translations (and flips for CIFAR) on whole batches
     eval_every: int | None = None  # evaluate every this many training samples; None: 1/4 epoch
+    early_evals: int = 0  # k more evaluations early in each phase, at eval_every/2^k .. /2
     validation_fraction: float = 0.0  # of each class, held out of training for validation
     train_eval_size: int | None = None  # training examples the training-set loss is measured
     # on at each evaluation (a fixed sample); None: as many as the test set has, at most
@@ -137,6 +138,7 @@ class TrialConfig:
             _in_range("pretrain_epochs", self.pretrain_epochs, 0, MAX_EPOCHS)
         if self.eval_every is not None:
             _in_range("eval_every", self.eval_every, 1, 2**62)
+        _in_range("early_evals", self.early_evals, 0, 30)
         if not 0 <= self.validation_fraction <= 0.5:
             raise ConfigError("validation_fraction must be in [0, 0.5], got "
                               f"{self.validation_fraction}")

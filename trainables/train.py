@@ -52,6 +52,7 @@ class Progress:
     finished: bool = False
     best_loss: float = math.inf  # the current phase's watched loss: best so far (convergence)
     since_best: int = 0  # evaluations since it improved
+    phase_start: int = 0  # samples_seen when the current phase began
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,7 +104,8 @@ class TrialRunner:
         self.macs_forward = flops.thop_macs
         self.optimizer = self._new_optimizer()
         self.eval_every = config.eval_every or max(1, math.ceil(len(self.data.train_y) / 4))
-        self.progress = Progress(next_eval_at=self.eval_every)
+        self.progress = Progress()
+        self.progress.next_eval_at = self._next_eval_at()
         self.perm: torch.Tensor | None = None
         self._loss_sum = torch.zeros((), device=self.device)
         self._loss_batches = 0
@@ -214,8 +216,19 @@ class TrialRunner:
         assert p.phase == "pretrain", "fine-tuning ends through _stop_reason, not here"
         p.phase, p.epoch, p.batch = "finetune", 0, 0
         p.best_loss, p.since_best = math.inf, 0
+        p.phase_start = p.samples_seen
+        p.next_eval_at = self._next_eval_at()
         if self.config.reset_optimizer:
             self.optimizer = self._new_optimizer()
+
+    def _next_eval_at(self) -> int:
+        """The evaluation schedule: every `eval_every` samples from the start of the phase,
+        and with `early_evals` k, also at eval_every / 2^k, ..., / 4, / 2 samples into each
+        phase (log-spaced, where accuracy moves fastest)."""
+        p, every = self.progress, self.eval_every
+        points = [p.phase_start + math.ceil(every / 2**k)
+                  for k in range(self.config.early_evals, 0, -1)] + [p.phase_start + every]
+        return next((at for at in points if at > p.samples_seen), p.samples_seen + every)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.config.augment:
@@ -311,7 +324,7 @@ class TrialRunner:
         p.finished = end_reason is not None
         p.evaluations += 1
         p.last_eval_at = p.samples_seen
-        p.next_eval_at = p.samples_seen + self.eval_every
+        p.next_eval_at = self._next_eval_at()
         p.wall_time_s = time.perf_counter() - self._clock
         record = self._record(train_loss, measured, end_reason, diverged)
         self._loss_sum.zero_()
