@@ -14,7 +14,8 @@ for name in paper_digits blog_digits blog_fashion paper_fashion; do
             --storage "$storage" --num-cpus 2 --seed 0
     fi
 done
-for grid in grid_blog_digits grid_paper_digits grid_blog_fashion grid_fashion_long; do
+for grid in grid_blog_digits grid_paper_digits grid_blog_fashion grid_fashion_long \
+            grid_paper_protocol_digits; do
     [ -d "$storage/$grid" ] || .venv/bin/python experiments/seed_grid.py "$grid" --storage "$storage"
 done
 analyze() { .venv/bin/sweep analyze "$@"; }
@@ -22,3 +23,4 @@ analyze "$storage/paper_digits" "$storage/grid_paper_digits" --out docs/results/
 analyze "$storage/blog_digits" "$storage/grid_blog_digits" --out docs/results/blog_digits --target 0.90
 analyze "$storage/blog_fashion" "$storage/grid_blog_fashion" --out docs/results/blog_fashion --target 0.85
 analyze "$storage/paper_fashion" "$storage/grid_fashion_long" --out docs/results/paper_fashion --target 0.88
+analyze "$storage/grid_paper_protocol_digits" --out docs/results/paper_protocol_digits --target 0.95

@@ -33,6 +33,21 @@ GRIDS = {
          {"strategy": "random", "overdetermination_ratio": 2.0, "pretrain_epochs": 20}],
         [0, 1, 2],
     ),
+    # The paper's protocol as far as its abstract fixes it: Adam at 1e-3, random subsets of 1/2
+    # .. 1/64 of the training set and the same sized by Q, pretraining to convergence on the
+    # subset (its loss), then fine-tuning to convergence (the validation loss: 10% of each class
+    # held out), ordinary training to convergence as the baseline; evaluations log-spaced early.
+    "grid_paper_protocol_digits": (
+        {"dataset": "digits", "width": 6, "lr": 0.001, "batch_size": 64, "eval_every": 256,
+         "early_evals": 4, "validation_fraction": 0.1, "patience": 20, "min_delta": 0.01,
+         "finetune_epochs": 200},
+        [{"strategy": "none"}]
+        + [{"strategy": "random", "subset_fraction": 1 / 2**k, "pretrain_epochs": 100}
+           for k in range(1, 7)]
+        + [{"strategy": "random", "overdetermination_ratio": q, "pretrain_epochs": 100}
+           for q in (1.0, 2.0, 3.0)],
+        [0, 1, 2],
+    ),
     "grid_fashion_long": (  # ordinary training beyond the paper_fashion sweep's 4 epochs
         {"dataset": "fashion_mnist", "width": 8, "finetune_epochs": 10, "eval_every": 10000},
         [{"strategy": "none"}],

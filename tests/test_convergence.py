@@ -21,10 +21,11 @@ def config(**settings) -> TrialConfig:
 
 
 def first_converged(losses: list[float], patience: int, min_delta: float) -> int | None:
-    best, since = math.inf, 0
+    """The index of the evaluation that ends the phase, evaluations every 100 samples."""
+    best, best_at = math.inf, 0
     for i, loss in enumerate(losses):
-        best, since = update(best, since, loss, min_delta)
-        if converged(since, patience):
+        best, best_at = update(best, best_at, loss, 100 * (i + 1), min_delta)
+        if converged(best_at, 100 * (i + 1), patience, eval_every=100):
             return i
     return None
 
@@ -44,6 +45,15 @@ def test_convergence_fires_exactly_when_the_rule_says():
     assert first_converged(LOSSES, patience=1, min_delta=0.0) == 3
     assert first_converged([1.0, math.nan, math.nan], patience=2, min_delta=0.0) == 2
     assert first_converged(LOSSES, patience=None, min_delta=0.0) is None
+
+
+def test_patience_counts_samples_so_early_evaluations_do_not_end_a_phase_sooner():
+    # Best at 100 samples; evaluations at 150, 175, 200 (early, dense) then 300.
+    best, best_at = update(math.inf, 0, 1.0, 100, 0.0)
+    for at in (150, 175, 200):
+        best, best_at = update(best, best_at, 1.0, at, 0.0)
+        assert not converged(best_at, at, patience=2, eval_every=100)
+    assert converged(best_at, 300, patience=2, eval_every=100)
 
 
 def test_fine_tuning_ends_when_its_loss_stops_improving():

@@ -61,7 +61,7 @@ class TrialConfig:
     target_on: str = "auto"  # ... on: validation, test; auto: validation if there is a split
     target_loss: float | None = None  # stop fine-tuning once the watched loss is this low
     patience: int | None = None  # end a phase when its loss has not improved for this many
-    min_delta: float = 0.0  # evaluations by this relative amount; None: phases end by budget
+    min_delta: float = 0.0  # regular evaluations (x eval_every samples) by this relative amount
     monitor: str = "auto"  # fine-tuning's loss: train (sample), val; auto: val if a split
     flops_budget: float | None = None  # stop once this many training FLOPs are spent
     lr: float = 1e-3  # Adam's learning rate (the paper's setting)

@@ -1,9 +1,12 @@
 """Convergence as a stop rule: a phase ends when the loss it watches has not improved by a
-relative `min_delta` for `patience` evaluations in a row.
+relative `min_delta` for `patience` evaluations of the regular schedule, that is for
+patience x eval_every training samples (the early, log-spaced evaluations do not end a phase
+sooner: they only come more often).
 
 An evaluation improves on the best loss so far when loss < best * (1 - min_delta) (a NaN never
-does); the first evaluation watched sets the best. The state is two plain numbers, kept in the
-trial's `Progress` so that a resumed trial counts on where it stopped.
+does); the first evaluation watched sets the best. The state is two plain numbers (the best loss
+and the samples seen when it was reached), kept in the trial's `Progress` so that a resumed
+trial counts on where it stopped.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import math
 
 
-def update(best: float, since: int, loss: float, min_delta: float) -> tuple[float, int]:
-    """The (best loss, evaluations since it improved) after watching `loss`."""
+def update(best: float, best_at: int, loss: float, at: int,
+           min_delta: float) -> tuple[float, int]:
+    """The (best loss, samples seen at it) after watching `loss` at `at` samples."""
     if math.isfinite(loss) and (not math.isfinite(best) or loss < best * (1 - min_delta)):
-        return loss, 0
-    return best, since + 1
+        return loss, at
+    return best, best_at
 
 
-def converged(since: int, patience: int | None) -> bool:
-    return patience is not None and since >= patience
+def converged(best_at: int, at: int, patience: int | None, eval_every: int) -> bool:
+    """Whether `patience` regular evaluations' worth of samples passed since the best loss."""
+    return patience is not None and at - best_at >= patience * eval_every

@@ -51,7 +51,7 @@ class Progress:
     train_time_s: float = 0.0
     finished: bool = False
     best_loss: float = math.inf  # the current phase's watched loss: best so far (convergence)
-    since_best: int = 0  # evaluations since it improved
+    best_at: int = 0  # samples_seen when it was reached
     phase_start: int = 0  # samples_seen when the current phase began
 
 
@@ -215,7 +215,7 @@ class TrialRunner:
         p = self.progress
         assert p.phase == "pretrain", "fine-tuning ends through _stop_reason, not here"
         p.phase, p.epoch, p.batch = "finetune", 0, 0
-        p.best_loss, p.since_best = math.inf, 0
+        p.best_loss, p.best_at = math.inf, p.samples_seen
         p.phase_start = p.samples_seen
         p.next_eval_at = self._next_eval_at()
         if self.config.reset_optimizer:
@@ -314,10 +314,10 @@ class TrialRunner:
         diverged = not all(math.isfinite(v) for v in (train_loss or 0.0, test_loss))
         watched = measured.get(self._watched)
         if p.phase != "init" and watched is not None:
-            p.best_loss, p.since_best = convergence.update(p.best_loss, p.since_best, watched,
-                                                           self.config.min_delta)
-        converged = p.phase != "init" and convergence.converged(p.since_best,
-                                                                self.config.patience)
+            p.best_loss, p.best_at = convergence.update(p.best_loss, p.best_at, watched,
+                                                        p.samples_seen, self.config.min_delta)
+        converged = p.phase != "init" and convergence.converged(
+            p.best_at, p.samples_seen, self.config.patience, self.eval_every)
         end_reason = self._stop_reason(spent, measured, diverged, converged)
         if p.phase == "pretrain" and end_reason is None and (phase_done or converged):
             measured["pretrain_end"] = "max_epochs" if phase_done else "converged"
