@@ -89,3 +89,34 @@ def test_the_validation_split_sets_the_accuracy_target_when_logged():
 def test_a_log_without_training_set_loss_answers_the_other_criteria():
     table = savings_by_criterion(LOG.drop(columns=["train_sample_loss", "val_accuracy"]))
     assert list(table["criterion"]) == ["accuracy", "converged_accuracy"]
+
+
+def test_the_report_shows_savings_by_criterion(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis.report import analyze
+    from common.records import arrow_schema
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False,
+                  finetune_epochs=5, phase="finetune", status="running")
+    for trial_id, rows in LOG.groupby("trial_id"):
+        records = [{**{c: None for c in arrow_schema().names}, **common, **row,
+                    "val_accuracy": None,
+                    "pretrain_epochs": 0 if row["strategy"] == "none" else 3,
+                    "subset_size": None if row["strategy"] == "none" else 50}
+                   for row in rows.to_dict("records")]
+        records[-1]["status"] = "finished"
+        pq.write_table(pa.Table.from_pylist(records, schema=arrow_schema()),
+                       folder / f"digits-{trial_id}.parquet")
+    analyze([str(tmp_path)], tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    lines = [line for line in report.splitlines() if line.startswith("| lowest training-set")]
+    # 796 and 400 FLOPs (in GFLOPs), brackets 400-800 and 200-400, interval 1.00-4.00x.
+    assert lines == ["| lowest training-set loss (+1%) | train_sample_loss | 0.101 | 7.96e-07 "
+                     "(4e-07-8e-07) | 4e-07 (2e-07-4e-07) | 1.99x (not resolved) | 1.00-4.00x | "
+                     "1.99x (1.99-1.99), 1 |"]
+    table = pd.read_csv(tmp_path / "out" / "criteria.csv")
+    assert list(table["criterion"]) == ["accuracy", "loss_minimum", "converged_accuracy"]
