@@ -128,7 +128,7 @@ class FrontierRule:
         """Add a record to the frontier without judging it (rows of trials from before a
         resume, read back from the log)."""
         self.frontier.add(record["trial_id"], int(record["evaluation"]), compute_of(record),
-                          float(record[self.options.metric]))
+                          self._accuracy(record))
 
     def on_result(self, record: dict[str, Any]) -> Verdict | None:
         """Judge a trial's new evaluation if it is at a rung, then add it to the frontier.
@@ -137,6 +137,10 @@ class FrontierRule:
         self.observe(record)
         return verdict
 
+    def _accuracy(self, record: dict[str, Any]) -> float:
+        value = record.get(self.options.metric)  # null: not measured (e.g. no validation)
+        return math.nan if value is None else float(value)
+
     def verdicts(self, trial_id: str) -> list[Verdict]:
         trial = self._trials.get(trial_id)
         return list(trial.verdicts) if trial else []
@@ -144,7 +148,7 @@ class FrontierRule:
     def _judge(self, record: dict[str, Any]) -> Verdict | None:
         o = self.options
         trial_id = record["trial_id"]
-        compute, accuracy = compute_of(record), float(record[o.metric])
+        compute, accuracy = compute_of(record), self._accuracy(record)
         if math.isnan(accuracy) or (is_ordinary(record) and not o.stop_ordinary):
             return None
         trial = self._trials.get(trial_id)

@@ -326,3 +326,16 @@ def test_a_sweep_with_the_frontier_scheduler_names_its_stopped_trials(tmp_path):
     by_tune_id = {t.user_attrs["tune_trial_id"]: t for t in complete}
     for trial_id, row in stopped.iterrows():
         assert by_tune_id[trial_id].values[0] == pytest.approx(row["test_accuracy"])
+
+
+def test_the_rule_can_judge_on_validation_accuracy():
+    rule = FrontierRule(options(metric="val_accuracy"), N)
+    replay(rule, [{**r, "val_accuracy": r["test_accuracy"]} for r in ORDINARY])
+    # Behind on validation (0.6 vs 0.7), ahead on test: judged on validation, stopped.
+    slow = [{**r, "val_accuracy": 0.6, "test_accuracy": 0.99}
+            for r in curve("slow", [(0, 0.1), (500, 0.0)], strategy="random")]
+    assert judged_at(replay(rule, slow)["slow"]) == [(500, True)]
+    # A log without the column (no validation split): nothing is judged.
+    blind = FrontierRule(options(metric="val_accuracy"), N)
+    assert replay(blind, ORDINARY, curve("x", [(0, 0.1), (500, 0.2)], strategy="random"))[
+        "x"] == []
