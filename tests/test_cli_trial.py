@@ -7,10 +7,13 @@ def test_trial_prints_a_table_ending_above_90_percent():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "K=757" in lines[0] and "Q=2" in lines[0]
-    assert lines[1].split()[:3] == ["phase", "epoch", "samples"]
-    last_row = lines[-2].split()
-    assert last_row[0] == "finetune" and last_row[-1] == "finished"
-    assert float(last_row[6]) > 0.90
+    header = lines[1].split()
+    assert header[:3] == ["phase", "epoch", "samples"]
+    assert {"trainset_loss", "val_acc", "test_acc"} <= set(header)
+    last_row = dict(zip(header, lines[-2].split(), strict=True))
+    assert last_row["phase"] == "finetune" and last_row["status"] == "finished"
+    assert float(last_row["test_acc"]) > 0.90
+    assert 0 < float(last_row["trainset_loss"]) < 0.5 and last_row["val_acc"] == "-"
     assert lines[-1].startswith("finished (max_epochs): test accuracy")
 
 
