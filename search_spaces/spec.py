@@ -217,6 +217,9 @@ def _parse(data: Any) -> SweepSpec:
         baselines=tuple({k: v for k, v in b.items() if k != "strategy"} for b in baselines),
     )
     spec.validate()
+    if spec.baselines and "none" not in spec.strategies:
+        raise ConfigError("baselines are ordinary-training trials: add none to search.strategy, "
+                          "or give baselines: []")
     if spec.early_stopping and spec.scheduler != "frontier":
         raise ConfigError("early_stopping: these are the frontier scheduler's settings; set "
                           "scheduler: frontier")

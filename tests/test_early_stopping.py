@@ -4,6 +4,7 @@ whose decisions are known, and its settings as a sweep file gives them."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -293,7 +294,8 @@ def test_a_sweep_with_the_frontier_scheduler_names_its_stopped_trials(tmp_path):
     spec = write_spec(tmp_path / "frontier.yaml", datasets=["digits"], num_samples=6,
                       scheduler="frontier", early_stopping={"margin": 0.02},
                       fixed={"width": 8, "finetune_epochs": 10},
-                      search={"strategy": ["random"], "subset_fraction": {"low": 0.4, "high": 0.5},
+                      search={"strategy": ["none", "random"], "size_by": ["fraction"],
+                              "subset_fraction": {"low": 0.4, "high": 0.5},
                               "pretrain_epochs": {"low": 6, "high": 8},
                               "lr": [0.003, 0.00001], "seed": [0, 1]},
                       baselines=[{"lr": 0.003, "seed": 0}])
@@ -317,9 +319,15 @@ def test_a_sweep_with_the_frontier_scheduler_names_its_stopped_trials(tmp_path):
         assert (rows["status"].iloc[:-1] == "running").all()
         compute = row["train_flops"] + row["selection_flops"]
         assert compute >= row["flops_per_sample"] * 1437  # not before the first rung
-        # The progress line says what dominated it: the baseline's trial, by name.
+        # The progress line names the trial that dominated it, and the log bears it out: that
+        # trial had 2 points more than this one's best, with at most 1/1.5 of its compute.
         line = next(li for li in result.stdout.splitlines() if f"done   {trial_id}" in li)
-        assert "stopped (stopped: " in line and f"reached by {baseline.index[0]} with" in line
+        other = re.search(r"\(stopped: .* reached by (\w+) with", line).group(1)
+        assert other != trial_id and other in last.index
+        theirs = df[df["trial_id"] == other]
+        best = rows["test_accuracy"].max()
+        assert ((theirs["test_accuracy"] >= best + 0.02)
+                & (theirs["train_flops"] + theirs["selection_flops"] <= compute / 1.5)).any()
     study = optuna.load_study(study_name="fr-digits", storage=f"sqlite:///{tmp_path}/fr/optuna.db")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 6  # stopped trials reach Optuna with their last point

@@ -41,7 +41,7 @@ def test_space_is_conditional_on_strategy():
     spec = parse_spec({"search": {"strategy": ["class_mean"], "pretrain_epochs":
                                   {"low": 1, "high": 5}, "lr": {"low": 1e-4, "high": 1e-2,
                                                                 "log": True}},
-                       "fixed": {"width": 4}}, "test")
+                       "fixed": {"width": 4}, "baselines": []}, "test")
     trial = optuna.create_study().ask()
     constants = define_space(trial, spec, "digits")
     assert set(trial.params) == {"strategy", "pretrain_epochs", "lr"}
