@@ -10,9 +10,12 @@ evaluation of every other trial so far. The rule:
 - **Rungs** are compute levels, geometric: the first is `first_rung` of one full-set epoch of the
   trial's own model (its FLOPs per sample times the training-set size), each next one `eta` times
   the last. A trial is judged at its first evaluation at or past its next rung.
-- **Judgement**: the trial stops when another trial has reached at least its accuracy plus
-  `margin` with no more compute than it has spent. Otherwise it continues, and its next rung is
-  the first one past its compute.
+- **Judgement**: the trial stops when another trial has reached at least its best accuracy so
+  far plus `margin` with at most 1/`flops_factor` of the compute it has spent (flops_factor 1:
+  no more compute). Otherwise it continues, and its next rung is the first one past its compute.
+  Defaults (margin 1 pp, flops_factor 1.5, first rung 1 epoch, eta 3) were chosen by replaying
+  finished sweeps through the rule: stricter settings stop trials whose learning curves cross
+  the others' late, and with them the sweep's headline (docs/results.md, section 5).
 - **Pretraining**: a trial still in its pretraining phase is not judged at a rung (its accuracy
   is that of a net trained on the small set alone); it is judged at its first evaluation once
   pretraining is done (the accuracy after pretraining), or, with `pretrain_allowance` set, once
