@@ -20,42 +20,13 @@ pretraining trial's, and their median, min and max.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from analysis.load import is_baseline
-from analysis.savings import DEFAULT_TOLERANCE, compute, savings_ratio
+from analysis.savings import DEFAULT_TOLERANCE, NEVER, Reach, compute, reach, savings_ratio
 
 DEFAULT_EPSILON = 0.01  # "at the loss minimum": within 1% of ordinary training's lowest loss
-
-
-@dataclass(frozen=True)
-class Reach:
-    """Compute at which a curve first reaches a target: interpolated, and its bracket."""
-
-    flops: float  # inf: never reached
-    low: float  # compute of the evaluation before the crossing (= flops if the first reaches)
-    high: float  # compute of the evaluation at or past the target
-
-
-NEVER = Reach(np.inf, np.inf, np.inf)
-
-
-def reach(flops: np.ndarray, values: np.ndarray, target: float, higher: bool = True) -> Reach:
-    """Where `values` (accuracy if `higher`, else a loss) first reaches `target`."""
-    values = np.asarray(values, dtype=float)
-    flops = np.asarray(flops, dtype=float)
-    hit = np.flatnonzero(values >= target if higher else values <= target)
-    if len(hit) == 0:
-        return NEVER
-    i = hit[0]
-    if i == 0:
-        return Reach(float(flops[0]), float(flops[0]), float(flops[0]))
-    x0, x1, v0, v1 = flops[i - 1], flops[i], values[i - 1], values[i]
-    at = x0 + (target - v0) / (v1 - v0) * (x1 - x0) if v1 != v0 else x1
-    return Reach(float(at), float(x0), float(x1))
 
 
 def _curves(rows: pd.DataFrame, column: str) -> list[tuple[tuple, int, np.ndarray, np.ndarray]]:

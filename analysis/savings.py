@@ -27,14 +27,34 @@ def compute(rows: pd.DataFrame) -> pd.Series:
 
 def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> float:
     """FLOPs at which a trial's accuracy curve first reaches `target` (inf if it never does)."""
-    above = np.flatnonzero(accuracy >= target)
-    if len(above) == 0:
-        return float("inf")
-    i = above[0]
+    return reach(flops, accuracy, target).flops
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Compute at which a curve first reaches a target: interpolated, and its bracket."""
+
+    flops: float  # inf: never reached
+    low: float  # compute of the evaluation before the crossing (= flops if the first reaches)
+    high: float  # compute of the evaluation at or past the target
+
+
+NEVER = Reach(np.inf, np.inf, np.inf)
+
+
+def reach(flops: np.ndarray, values: np.ndarray, target: float, higher: bool = True) -> Reach:
+    """Where `values` (accuracy if `higher`, else a loss) first reaches `target`."""
+    values = np.asarray(values, dtype=float)
+    flops = np.asarray(flops, dtype=float)
+    hit = np.flatnonzero(values >= target if higher else values <= target)
+    if len(hit) == 0:
+        return NEVER
+    i = hit[0]
     if i == 0:
-        return float(flops[0])
-    x0, x1, a0, a1 = flops[i - 1], flops[i], accuracy[i - 1], accuracy[i]
-    return float(x0 + (target - a0) / (a1 - a0) * (x1 - x0))
+        return Reach(float(flops[0]), float(flops[0]), float(flops[0]))
+    x0, x1, v0, v1 = flops[i - 1], flops[i], values[i - 1], values[i]
+    at = x0 + (target - v0) / (v1 - v0) * (x1 - x0) if v1 != v0 else x1
+    return Reach(float(at), float(x0), float(x1))
 
 
 def _split(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
