@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import is_baseline
-from analysis.savings import DEFAULT_TOLERANCE, NEVER, Reach, compute, reach, savings_ratio
+from analysis.savings import (
+    DEFAULT_TOLERANCE,
+    NEVER,
+    Reach,
+    compute,
+    reach,
+    saving_interval,
+    savings_ratio,
+)
 
 DEFAULT_EPSILON = 0.01  # "at the loss minimum": within 1% of ordinary training's lowest loss
 
@@ -83,7 +91,7 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
             base_curves, pre_curves = _curves(baseline, column), _curves(pretrained, column)
             base, _ = _best(base_curves, target, higher)
             pre, trial = _best(pre_curves, target, higher)
-            low, high = _interval(base, pre)
+            low, high = saving_interval(base, pre)
             per_seed = _per_seed(base_curves, pre_curves, target, higher)
             rows.append({
                 "dataset": dataset, "criterion": criterion, "metric": column, "target": target,
@@ -100,13 +108,6 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
                 "seed_max": max(per_seed, default=np.nan),
             })
     return pd.DataFrame(rows)
-
-
-def _interval(base: Reach, pre: Reach) -> tuple[float, float]:
-    """The saving's interval from the brackets (0, 0 when pretraining never reaches)."""
-    if not np.isfinite(pre.flops):
-        return 0.0, 0.0
-    return savings_ratio(base.low, pre.high), savings_ratio(base.high, pre.low)
 
 
 def _per_seed(base_curves, pre_curves, target: float, higher: bool) -> list[float]:

@@ -183,6 +183,12 @@ def savings_plot(savings: pd.DataFrame, dataset: str) -> Any:
     reached = data[np.isfinite(data["pretrain_flops"]) & np.isfinite(data["savings"])
                    & (data["savings"] > 0)]
     fig = go.Figure()
+    band = reached[np.isfinite(reached["savings_high"]) & (reached["savings_low"] > 0)]
+    x = band["target_accuracy"].tolist()
+    fig.add_trace(go.Scatter(  # the interval the evaluations allow, as a band
+        x=x + x[::-1], y=band["savings_high"].tolist() + band["savings_low"].tolist()[::-1],
+        fill="toself", fillcolor="rgba(255,127,14,0.18)", line={"width": 0}, hoverinfo="skip",
+        name="interval: evaluations either side of each crossing"))
     fig.add_trace(go.Scatter(
         x=reached["target_accuracy"].tolist(), y=reached["savings"].tolist(),
         mode="lines+markers", name="pretraining's saving", line={"color": PRETRAINING_FRONTIER},
@@ -203,7 +209,9 @@ def savings_plot(savings: pd.DataFrame, dataset: str) -> Any:
 
 def _savings_hover(row: dict[str, Any]) -> str:
     return "<br>".join(html.escape(line) for line in (
-        f"target {row['target_accuracy']:.2%}: {row['savings']:.2f}x fewer FLOPs",
+        f"target {row['target_accuracy']:.2%}: {row['savings']:.2f}x fewer FLOPs "
+        f"(interval {row['savings_low']:.2f}-{row['savings_high']:.2f}x"
+        + ("" if row["resolved"] else ", not resolved by the evaluations") + ")",
         f"ordinary training {row['baseline_flops'] / 1e9:.4g} GFLOPs ({row['baseline_trial']})",
         f"pretraining {row['pretrain_flops'] / 1e9:.4g} GFLOPs ({row['pretrain_trial']})"))
 

@@ -69,8 +69,19 @@ def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
     """Savings factor (baseline FLOPs / pretraining FLOPs) versus target accuracy."""
     data = savings[savings["dataset"] == dataset]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    reached = data[np.isfinite(data["pretrain_flops"])]
-    ax.plot(reached["target_accuracy"], reached["savings"], marker="o", color="tab:orange")
+    reached = data[np.isfinite(data["pretrain_flops"]) & (data["savings"] > 0)]
+    if "savings_low" in reached:  # the interval the evaluations allow, as a band
+        band = reached[np.isfinite(reached["savings_high"]) & (reached["savings_low"] > 0)]
+        ax.fill_between(band["target_accuracy"], band["savings_low"], band["savings_high"],
+                        color="tab:orange", alpha=0.2, lw=0,
+                        label="interval: evaluations either side of each crossing")
+        unresolved = reached[~reached["resolved"].astype(bool)]
+        if len(unresolved):
+            ax.plot(unresolved["target_accuracy"], unresolved["savings"], ls="none",
+                    marker="o", mfc="white", color="tab:orange", zorder=3,
+                    label="not resolved: the interval spans 1x")
+    ax.plot(reached["target_accuracy"], reached["savings"], marker="o", color="tab:orange",
+            label="saving (interpolated)", zorder=2)
     ax.axhline(1.0, color="black", lw=1, ls="--", label="no saving")
     ax.axhline(10.0, color="0.5", lw=1, ls=":", label="the paper's claim: 10x")
     ax.set_yscale("log")

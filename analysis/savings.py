@@ -63,22 +63,24 @@ def _split(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return group[baseline], group[~baseline]
 
 
-def _best_to_reach(df: pd.DataFrame, target: float) -> tuple[float, Any]:
-    """Least compute any trial in `df` needs to reach `target`, and that trial's
-    (sweep, trial_id)."""
-    best, best_trial = float("inf"), None
+def _best_to_reach(df: pd.DataFrame, target: float) -> tuple[Reach, Any]:
+    """Least compute any trial in `df` needs to reach `target` (with its bracket), and that
+    trial's (sweep, trial_id)."""
+    best, best_trial = NEVER, None
     for trial, rows in df.groupby(["sweep", "trial_id"], sort=True):
         rows = rows.sort_values("evaluation")
-        needed = flops_to_reach(compute(rows).to_numpy(dtype=float),
-                                rows["test_accuracy"].to_numpy(dtype=float), target)
-        if needed < best:
+        needed = reach(compute(rows).to_numpy(dtype=float),
+                       rows["test_accuracy"].to_numpy(dtype=float), target)
+        if needed.flops < best.flops:
             best, best_trial = needed, trial
     return best, best_trial
 
 
 def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
     """Per dataset, over accuracies from half the baseline's best up to its best: the FLOPs of the
-    best ordinary-training run and of the best pretraining run to reach each, and their ratio."""
+    best ordinary-training run and of the best pretraining run to reach each (with the compute of
+    the evaluations either side of the crossing), their ratio, the ratio's interval from those
+    brackets, and whether the evaluations resolve it (the interval lies on one side of 1)."""
     rows = []
     for dataset, group in df.groupby("dataset", sort=True):
         baseline, pretrained = _split(group)
@@ -86,15 +88,32 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
             continue
         best = baseline["test_accuracy"].max()
         for target in np.linspace(best / 2, best, points):
-            base_flops, base_trial = _best_to_reach(baseline, target)
-            pre_flops, pre_trial = _best_to_reach(pretrained, target)
+            base, base_trial = _best_to_reach(baseline, target)
+            pre, pre_trial = _best_to_reach(pretrained, target)
+            low, high = saving_interval(base, pre)
             rows.append({"dataset": dataset, "target_accuracy": target,
-                         "baseline_flops": base_flops, "baseline_trial": _label(base_trial),
-                         "pretrain_flops": pre_flops, "pretrain_trial": _label(pre_trial),
-                         "savings": savings_ratio(base_flops, pre_flops)})
-    return pd.DataFrame(rows, columns=["dataset", "target_accuracy", "baseline_flops",
-                                       "baseline_trial", "pretrain_flops", "pretrain_trial",
-                                       "savings"])
+                         "baseline_flops": base.flops, "baseline_trial": _label(base_trial),
+                         "pretrain_flops": pre.flops, "pretrain_trial": _label(pre_trial),
+                         "savings": savings_ratio(base.flops, pre.flops),
+                         "baseline_low": base.low, "baseline_high": base.high,
+                         "pretrain_low": pre.low, "pretrain_high": pre.high,
+                         "savings_low": low, "savings_high": high,
+                         "resolved": bool(low > 1 or high < 1)})
+    return pd.DataFrame(rows, columns=SAVINGS_COLUMNS)
+
+
+SAVINGS_COLUMNS = ["dataset", "target_accuracy", "baseline_flops", "baseline_trial",
+                   "pretrain_flops", "pretrain_trial", "savings", "baseline_low",
+                   "baseline_high", "pretrain_low", "pretrain_high", "savings_low",
+                   "savings_high", "resolved"]
+
+
+def saving_interval(base: Reach, pre: Reach) -> tuple[float, float]:
+    """A saving's interval from the two brackets: (ordinary training's low / pretraining's
+    high, ordinary training's high / pretraining's low); (0, 0) when pretraining never reaches."""
+    if not np.isfinite(pre.flops):
+        return 0.0, 0.0
+    return savings_ratio(base.low, pre.high), savings_ratio(base.high, pre.low)
 
 
 def _label(trial: tuple[str, str] | None) -> str | None:
@@ -152,8 +171,9 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
             continue
         best = float(baseline["test_accuracy"].max())
         target = best - tolerance
-        base_flops, _ = _best_to_reach(baseline, target)
-        pre_flops, trial = _best_to_reach(pretrained, target)
+        base, _ = _best_to_reach(baseline, target)
+        pre, trial = _best_to_reach(pretrained, target)
+        base_flops, pre_flops = base.flops, pre.flops
         config = {} if trial is None else final_rows(pretrained[
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
         ]).iloc[0].to_dict()

@@ -56,6 +56,18 @@ def test_savings_on_a_hand_made_log():
     assert row["pretrain_flops"] == pytest.approx(30 + 10)
     assert row["savings"] == pytest.approx((100 + 100 / 3) / 40)
     assert table.iloc[2]["savings"] == pytest.approx(200 / 60)
+    # Each crossing's bracket: the evaluations either side of it. To 0.6, ordinary training
+    # crosses between 100 and 200, pretraining between 30 and 60: the saving lies in
+    # [100/60, 200/30], above 1 whatever happened between the evaluations (resolved).
+    assert (row["baseline_low"], row["baseline_high"]) == (100, 200)
+    assert (row["pretrain_low"], row["pretrain_high"]) == (30, 60)
+    assert (row["savings_low"], row["savings_high"]) == pytest.approx((100 / 60, 200 / 30))
+    assert row["resolved"]
+    # To 0.4 ordinary training crosses between 0 and 100 FLOPs: the saving lies in [0, 10],
+    # which the evaluations cannot resolve.
+    first = table.iloc[0]
+    assert (first["savings_low"], first["savings_high"]) == pytest.approx((0, 100 / 10))
+    assert not first["resolved"]
 
 
 def test_headline_names_the_configuration_and_the_ratio():
