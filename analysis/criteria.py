@@ -26,38 +26,13 @@ import pandas as pd
 from analysis.load import is_baseline
 from analysis.savings import (
     DEFAULT_TOLERANCE,
-    NEVER,
-    Reach,
-    compute,
-    reach,
+    least_to_reach,
     saving_interval,
     savings_ratio,
+    trial_curves,
 )
 
 DEFAULT_EPSILON = 0.01  # "at the loss minimum": within 1% of ordinary training's lowest loss
-
-
-def _curves(rows: pd.DataFrame, column: str) -> list[tuple[tuple, int, np.ndarray, np.ndarray]]:
-    """(trial key, seed, compute, values) of each trial, in evaluation order, NaNs dropped."""
-    out = []
-    for key, trial in rows.groupby(["sweep", "trial_id"], sort=True):
-        trial = trial.sort_values("evaluation")
-        trial = trial[trial[column].notna()]
-        if len(trial):
-            seed = trial["seed"].iloc[0]
-            out.append((key, None if pd.isna(seed) else int(seed),
-                        compute(trial).to_numpy(dtype=float),
-                        trial[column].to_numpy(dtype=float)))
-    return out
-
-
-def _best(curves, target: float, higher: bool) -> tuple[Reach, tuple | None]:
-    best, trial = NEVER, None
-    for key, _, flops, values in curves:
-        found = reach(flops, values, target, higher)
-        if found.flops < best.flops:
-            best, trial = found, key
-    return best, trial
 
 
 def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float) -> list[tuple]:
@@ -88,9 +63,10 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
         if baseline.empty or pretrained.empty:
             continue
         for criterion, column, target, higher in _targets(baseline, tolerance, epsilon):
-            base_curves, pre_curves = _curves(baseline, column), _curves(pretrained, column)
-            base, _ = _best(base_curves, target, higher)
-            pre, trial = _best(pre_curves, target, higher)
+            base_curves = trial_curves(baseline, column)
+            pre_curves = trial_curves(pretrained, column)
+            base, _ = least_to_reach(base_curves, target, higher)
+            pre, trial = least_to_reach(pre_curves, target, higher)
             low, high = saving_interval(base, pre)
             per_seed = _per_seed(base_curves, pre_curves, target, higher)
             rows.append({
@@ -115,8 +91,8 @@ def _per_seed(base_curves, pre_curves, target: float, higher: bool) -> list[floa
     ratios = []
     seeds = {s for _, s, _, _ in base_curves} & {s for _, s, _, _ in pre_curves} - {None}
     for seed in sorted(seeds):
-        base, _ = _best([c for c in base_curves if c[1] == seed], target, higher)
-        pre, _ = _best([c for c in pre_curves if c[1] == seed], target, higher)
+        base, _ = least_to_reach([c for c in base_curves if c[1] == seed], target, higher)
+        pre, _ = least_to_reach([c for c in pre_curves if c[1] == seed], target, higher)
         if np.isfinite(base.flops):
             ratios.append(savings_ratio(base.flops, pre.flops))
     return ratios

@@ -63,17 +63,34 @@ def _split(group: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return group[baseline], group[~baseline]
 
 
-def _best_to_reach(df: pd.DataFrame, target: float) -> tuple[Reach, Any]:
-    """Least compute any trial in `df` needs to reach `target` (with its bracket), and that
+Curve = tuple[tuple[str, str], "int | None", np.ndarray, np.ndarray]
+
+
+def trial_curves(rows: pd.DataFrame, column: str = "test_accuracy") -> list[Curve]:
+    """((sweep, trial_id), seed, compute, values of `column`) of each trial, in evaluation order,
+    evaluations without a value dropped: extracted once, then searched for any target."""
+    out = []
+    for key, trial in rows.groupby(["sweep", "trial_id"], sort=True):
+        trial = trial.sort_values("evaluation")
+        trial = trial[trial[column].notna()]
+        if len(trial):
+            seed = trial["seed"].iloc[0] if "seed" in trial else None
+            out.append((key, None if pd.isna(seed) else int(seed),
+                        compute(trial).to_numpy(dtype=float),
+                        trial[column].to_numpy(dtype=float)))
+    return out
+
+
+def least_to_reach(curves: list[Curve], target: float,
+                   higher: bool = True) -> tuple[Reach, tuple[str, str] | None]:
+    """Least compute any of the curves needs to reach `target` (with its bracket), and that
     trial's (sweep, trial_id)."""
-    best, best_trial = NEVER, None
-    for trial, rows in df.groupby(["sweep", "trial_id"], sort=True):
-        rows = rows.sort_values("evaluation")
-        needed = reach(compute(rows).to_numpy(dtype=float),
-                       rows["test_accuracy"].to_numpy(dtype=float), target)
-        if needed.flops < best.flops:
-            best, best_trial = needed, trial
-    return best, best_trial
+    best, trial = NEVER, None
+    for key, _, flops, values in curves:
+        found = reach(flops, values, target, higher)
+        if found.flops < best.flops:
+            best, trial = found, key
+    return best, trial
 
 
 def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
@@ -87,9 +104,10 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
         if baseline.empty:
             continue
         best = baseline["test_accuracy"].max()
+        base_curves, pre_curves = trial_curves(baseline), trial_curves(pretrained)
         for target in np.linspace(best / 2, best, points):
-            base, base_trial = _best_to_reach(baseline, target)
-            pre, pre_trial = _best_to_reach(pretrained, target)
+            base, base_trial = least_to_reach(base_curves, target)
+            pre, pre_trial = least_to_reach(pre_curves, target)
             low, high = saving_interval(base, pre)
             rows.append({"dataset": dataset, "target_accuracy": target,
                          "baseline_flops": base.flops, "baseline_trial": _label(base_trial),
@@ -171,8 +189,8 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
             continue
         best = float(baseline["test_accuracy"].max())
         target = best - tolerance
-        base, _ = _best_to_reach(baseline, target)
-        pre, trial = _best_to_reach(pretrained, target)
+        base, _ = least_to_reach(trial_curves(baseline), target)
+        pre, trial = least_to_reach(trial_curves(pretrained), target)
         base_flops, pre_flops = base.flops, pre.flops
         config = {} if trial is None else final_rows(pretrained[
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])

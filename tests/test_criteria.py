@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.criteria import reach, savings_by_criterion
+from analysis.criteria import savings_by_criterion
+from analysis.savings import reach
 
 
 def trial(trial_id: str, strategy: str, seed: int, points: list[tuple]) -> list[dict]:
