@@ -58,6 +58,3 @@ class FrontierOptions:
         if self.metric not in accuracies:
             raise ConfigError(f"early_stopping: metric must be one of {', '.join(accuracies)}, "
                               f"got {self.metric!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__dataclass_fields__}

@@ -111,8 +111,7 @@ class AnytimeFrontier:
 
 @dataclass
 class _TrialRungs:
-    base: float  # the first rung's compute for this trial's model
-    next_rung: float
+    next_rung: float  # compute at which the trial is next judged
     verdicts: list[Verdict] = field(default_factory=list)
 
 
@@ -156,8 +155,8 @@ class FrontierRule:
             return None
         trial = self._trials.get(trial_id)
         if trial is None:
-            base = o.first_rung * float(record["flops_per_sample"]) * self.train_size
-            trial = self._trials[trial_id] = _TrialRungs(base=base, next_rung=base)
+            first = o.first_rung * float(record["flops_per_sample"]) * self.train_size
+            trial = self._trials[trial_id] = _TrialRungs(next_rung=first)
         if compute < trial.next_rung:
             return None
         if in_pretraining(record) and (o.pretrain_allowance is None

@@ -14,7 +14,7 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from sweep.early_stopping import FrontierOptions, FrontierRule, Verdict
+from sweep.early_stopping import FrontierOptions, FrontierRule
 
 
 class FrontierScheduler(FIFOScheduler):
@@ -47,9 +47,6 @@ class FrontierScheduler(FIFOScheduler):
             for record in _logged_records(self.results, self.dataset, self.options.metric):
                 self._rule.observe(record)
         return self._rule
-
-    def verdicts(self, trial_id: str) -> list[Verdict]:
-        return self.rule.verdicts(trial_id)
 
     def debug_string(self) -> str:
         return f"FrontierScheduler: {len(self.stopped)} stopped"
