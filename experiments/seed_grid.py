@@ -48,6 +48,21 @@ GRIDS = {
            for q in (1.0, 2.0, 3.0)],
         [0, 1, 2],
     ),
+    # The same protocol on full Fashion-MNIST, sized for a 2-core CPU: the width-8 net has 29,602
+    # parameters, so Q = 1 is 29,602 images and Q >= 2 would exceed the 54,000 training images
+    # left after the validation split. Pretraining stops at convergence or after as many samples
+    # as 5 full-set epochs (1/2 -> 10 subset epochs, ... 1/64 -> 100, the digits cap), whichever
+    # comes first; fine-tuning at convergence or 15 epochs. Patience 6 evaluations = 2 epochs.
+    "grid_paper_protocol_fashion": (
+        {"dataset": "fashion_mnist", "width": 8, "lr": 0.001, "batch_size": 64,
+         "eval_every": 18000, "early_evals": 4, "validation_fraction": 0.1, "patience": 6,
+         "min_delta": 0.01, "finetune_epochs": 15},
+        [{"strategy": "none"}]
+        + [{"strategy": "random", "subset_fraction": 1 / 2**k,
+            "pretrain_epochs": min(100, 5 * 2**k)} for k in range(1, 7)]
+        + [{"strategy": "random", "overdetermination_ratio": 1.0, "pretrain_epochs": 9}],
+        [0, 1, 2],
+    ),
     "grid_fashion_long": (  # ordinary training beyond the paper_fashion sweep's 4 epochs
         {"dataset": "fashion_mnist", "width": 8, "finetune_epochs": 10, "eval_every": 10000},
         [{"strategy": "none"}],
@@ -62,29 +77,44 @@ GRIDS = {
 }
 
 
-def run_grid(name: str, storage: str) -> None:
+def run_grid(name: str, storage: str, shard: tuple[int, int] = (0, 1)) -> None:
+    """Run the grid's (configuration, seed) pairs, or every n-th of them from the k-th with
+    `shard=(k, n)`, so that n processes (one per core) share one grid and one log."""
     shared, configs, seeds = GRIDS[name]
+    k, n = shard
     results = SweepLayout(storage_paths.join(storage_paths.normalise(storage), name)).results
     storage_paths.make_dirs(results)
     log = ResultLog(results)
-    for i, settings in enumerate(configs):
-        for seed in seeds:
-            config = TrialConfig.from_dict({**shared, **settings, "seed": seed})
-            trial_id = f"c{i}s{seed}"
-            runner = TrialRunner(config, labels={"sweep": name, "trial_id": trial_id})
-            start = time.perf_counter()
-            for record in runner.run():
-                log.add(record)
-            log.flush(config.dataset, trial_id)
-            last = record
-            print(f"{name} {trial_id} {settings} seed {seed}: acc {last['test_accuracy']:.4f} "
-                  f"after {last['train_flops'] / 1e9:.2f} GFLOPs ({last['stop_reason']}, "
-                  f"{time.perf_counter() - start:.0f} s)", flush=True)
+    pairs = [(i, settings, seed) for i, settings in enumerate(configs) for seed in seeds]
+    for i, settings, seed in pairs[k::n]:
+        config = TrialConfig.from_dict({**shared, **settings, "seed": seed})
+        trial_id = f"c{i}s{seed}"
+        done = storage_paths.join(results, f"{config.dataset}-{trial_id}.parquet")
+        if storage_paths.exists(done):
+            continue  # finished by an earlier run of the grid: rerunning picks up where it stopped
+        runner = TrialRunner(config, labels={"sweep": name, "trial_id": trial_id})
+        start = time.perf_counter()
+        for record in runner.run():
+            log.add(record)
+        log.flush(config.dataset, trial_id)
+        last = record
+        print(f"{name} {trial_id} {settings} seed {seed}: acc {last['test_accuracy']:.4f} "
+              f"after {last['train_flops'] / 1e9:.2f} GFLOPs ({last['stop_reason']}, "
+              f"{time.perf_counter() - start:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(GRIDS))
     parser.add_argument("--storage", default="results/docs")
+    parser.add_argument("--shard", default="0/1", metavar="K/N",
+                        help="run every N-th (configuration, seed) pair from the K-th (0-based)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default: torch's)")
     args = parser.parse_args()
-    run_grid(args.name, args.storage)
+    k, _, n = args.shard.partition("/")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run_grid(args.name, args.storage, (int(k), int(n or 1)))
