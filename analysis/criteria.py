@@ -29,21 +29,32 @@ from analysis.savings import (
     least_to_reach,
     saving_interval,
     savings_ratio,
+    target_table,
     trial_curves,
 )
 
 DEFAULT_EPSILON = 0.01  # "at the loss minimum": within 1% of ordinary training's lowest loss
 
 
+def logged(rows: pd.DataFrame, column: str) -> bool:
+    """Whether the log has values in `column` (older logs and runs without it: all null)."""
+    return column in rows and bool(rows[column].notna().any())
+
+
+def accuracy_column(rows: pd.DataFrame, on: str = "auto") -> str:
+    """The accuracy targets are judged on: `on` = "validation" or "test", or "auto": the
+    validation split when the log has one, else the test set (as `sweep trial --target-on`)."""
+    if on == "auto":
+        on = "validation" if logged(rows, "val_accuracy") else "test"
+    return {"validation": "val_accuracy", "test": "test_accuracy"}[on]
+
+
 def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float) -> list[tuple]:
     """(criterion, column, target, higher is better) for the criteria the log can answer."""
-    def logged(column: str) -> bool:
-        return column in baseline and bool(baseline[column].notna().any())
-
     out = []
-    accuracy = "val_accuracy" if logged("val_accuracy") else "test_accuracy"
+    accuracy = accuracy_column(baseline)
     out.append(("accuracy", accuracy, float(baseline[accuracy].max()) - tolerance, True))
-    if logged("train_sample_loss"):
+    if logged(baseline, "train_sample_loss"):
         lowest = float(baseline["train_sample_loss"].min())
         out.append(("loss_minimum", "train_sample_loss", lowest * (1 + epsilon), False))
     finals = baseline.sort_values("evaluation").groupby(["sweep", "trial_id"]).tail(1)
@@ -96,3 +107,26 @@ def _per_seed(base_curves, pre_curves, target: float, higher: bool) -> list[floa
         if np.isfinite(base.flops):
             ratios.append(savings_ratio(base.flops, pre.flops))
     return ratios
+
+
+def targets_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
+                         epsilon: float = DEFAULT_EPSILON, target: float | None = None,
+                         target_on: str = "auto") -> pd.DataFrame:
+    """Compute to reach each criterion's target per configuration across its seeds
+    (`analysis.savings.target_table`, with the same-seed spread), one block per dataset and
+    criterion; with `target`, first a block for that accuracy (criterion `target`), judged on
+    `target_on` (see `accuracy_column`)."""
+    parts = []
+    for _, group in df.groupby("dataset", sort=True):
+        baseline = group[is_baseline(group)]
+        wanted = [] if target is None else [
+            ("target", accuracy_column(group, target_on), target, True)]
+        if not baseline.empty:
+            wanted += _targets(baseline, tolerance, epsilon)
+        for criterion, column, value, higher in wanted:
+            table = target_table(group, value, column, higher)
+            table.insert(0, "target", value)
+            table.insert(0, "metric", column)
+            table.insert(0, "criterion", criterion)
+            parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

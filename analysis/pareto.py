@@ -40,8 +40,10 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def pareto_front(df: pd.DataFrame, x: str = "train_flops", y: str = "test_accuracy",
-                 by: str | Sequence[str] | None = "dataset", points: str = "final") -> pd.DataFrame:
-    """The non-dominated rows (less `x`, more `y`) per group of `by`, sorted by group and `x`.
+                 by: str | Sequence[str] | None = "dataset", points: str = "final",
+                 higher: bool = True) -> pd.DataFrame:
+    """The non-dominated rows (less `x`, more `y`; less `y` with `higher=False`, for a loss)
+    per group of `by`, sorted by group and `x`.
 
     points="final": each trial's last evaluation is a candidate; points="all": every evaluation
     is (a trial stopped there would have been a valid configuration). Rows with NaN in `x` or `y`
@@ -57,8 +59,9 @@ def pareto_front(df: pd.DataFrame, x: str = "train_flops", y: str = "test_accura
     groups = [] if by is None else [by] if isinstance(by, str) else list(by)
     parts = []
     for _, group in (candidates.groupby(groups, sort=True) if groups else [(None, candidates)]):
-        front = group[pareto_mask(group[x].to_numpy(), group[y].to_numpy())]
-        parts.append(front.sort_values([x, y], ascending=[True, False], kind="stable"))
+        values = group[y].to_numpy(dtype=float)
+        front = group[pareto_mask(group[x].to_numpy(), values if higher else -values)]
+        parts.append(front.sort_values([x, y], ascending=[True, not higher], kind="stable"))
     if not parts:
         return candidates.iloc[0:0]
     return pd.concat(parts).reset_index(drop=True)

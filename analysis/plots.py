@@ -20,30 +20,45 @@ COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
           "class_mean": "tab:red", "kmeans": "tab:purple"}
 
 
-def _step(ax, front: pd.DataFrame, **style) -> None:
+def _step(ax, front: pd.DataFrame, metric: str = "test_accuracy", **style) -> None:
     if not front.empty:
-        ax.step(front["train_flops"].clip(lower=1), front["test_accuracy"], where="post", **style)
+        ax.step(front["train_flops"].clip(lower=1), front[metric], where="post", **style)
 
 
-def frontier_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
-    """Accuracy vs training FLOPs (log): trials' curves faint, final points by strategy, and the
-    frontiers of pretraining and of ordinary training."""
-    data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0)]
+METRIC_LABELS = {"test_accuracy": "test accuracy", "val_accuracy": "validation accuracy",
+                 "train_sample_accuracy": "training-set accuracy (sample)",
+                 "train_sample_loss": "training-set loss (sample)", "val_loss": "validation loss",
+                 "test_loss": "test loss"}
+
+
+def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
+                    metric: str = "test_accuracy") -> Path:
+    """`metric` (an accuracy, higher is better, or a `*_loss`, lower is better, on a log
+    scale) vs training FLOPs (log): trials' curves faint, final points by strategy, and the
+    frontiers of pretraining and of ordinary training (every evaluation a candidate)."""
+    higher = not metric.endswith("_loss")
+    data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0) & df[metric].notna()]
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for _, rows in data.groupby(["sweep", "trial_id"]):
-        ax.plot(rows["train_flops"], rows["test_accuracy"], color="0.6", alpha=0.25, lw=0.8)
+        ax.plot(rows["train_flops"], rows[metric], color="0.6", alpha=0.25, lw=0.8)
     finals = final_rows(data)
     for strategy, rows in finals.groupby("strategy"):
-        ax.scatter(rows["train_flops"], rows["test_accuracy"], s=28, zorder=3,
+        ax.scatter(rows["train_flops"], rows[metric], s=28, zorder=3,
                    color=COLORS.get(strategy, "gray"), label=f"{strategy} (final)")
-    _step(ax, pareto_front(data[~is_baseline(data)], by=None, points="all"),
-          color="tab:orange", lw=2.2, label="frontier: pretraining")
-    _step(ax, pareto_front(data[is_baseline(data)], by=None, points="all"),
-          color="black", lw=1.6, ls="--", label="frontier: ordinary training")
+    for part, style in ((data[~is_baseline(data)],
+                         dict(color="tab:orange", lw=2.2, label="frontier: pretraining")),
+                        (data[is_baseline(data)], dict(color="black", lw=1.6, ls="--",
+                                                       label="frontier: ordinary training"))):
+        _step(ax, pareto_front(part, y=metric, by=None, points="all", higher=higher), metric,
+              **style)
     ax.set_xscale("log")
-    return _finish(fig, ax, path, "training FLOPs (log scale)", "test accuracy",
-                   f"{dataset}: accuracy vs training compute ({len(finals)} trials)",
-                   legend_loc="lower right")
+    if not higher:
+        ax.set_yscale("log")
+    label = METRIC_LABELS.get(metric, metric)
+    return _finish(fig, ax, path, "training FLOPs (log scale)",
+                   label + ("" if higher else " (log scale)"),
+                   f"{dataset}: {label} vs training compute ({len(finals)} trials)",
+                   legend_loc="lower right" if higher else "upper right")
 
 
 def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.criteria import savings_by_criterion
+from analysis.criteria import logged, savings_by_criterion, targets_by_criterion
 from analysis.interactive import write_interactive_report
 from analysis.load import final_rows, is_baseline, load_results, write_atomic
 from analysis.pareto import hypervolume, pareto_front
@@ -19,7 +19,6 @@ from analysis.savings import (
     Headline,
     headlines,
     savings_table,
-    target_table,
 )
 from common.describe import describe_config
 from common.errors import UserError
@@ -28,6 +27,10 @@ FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "
                     "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
                     "width", "params", "lr", "batch_size", "seed", "augment", "train_flops",
                     "test_accuracy", "status"]
+
+
+# Frontier figures drawn besides test accuracy's: the metrics of the criteria (analysis.criteria)
+FRONTIER_METRICS = ("val_accuracy", "train_sample_loss")
 
 
 def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,11 +51,15 @@ def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE,
-            target: float | None = None) -> str:
-    """Write frontier.parquet/.csv, savings.csv, figures, report.md, report.html (and with
-    `target`, target.csv: compute to reach that accuracy per configuration across seeds) to
-    `out`; return a summary."""
+            target: float | None = None, target_on: str = "auto") -> str:
+    """Write frontier.parquet/.csv, savings.csv, criteria.csv, figures, report.md, report.html
+    (and with `target`, target.csv: compute to reach that accuracy, on `target_on` = auto,
+    validation or test, and each criterion's target, per configuration across seeds) to `out`;
+    return a summary."""
     df = load_results(paths)
+    if target is not None and target_on == "validation" and not logged(df, "val_accuracy"):
+        raise UserError("--target-on validation: these results have no validation split "
+                        "(run trials with --validation-fraction)")
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -70,6 +77,11 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     figures = {}
     for dataset in sorted(df["dataset"].unique()):
         figures[dataset] = [frontier_figure(df, dataset, out / f"frontier_{dataset}.png")]
+        rows = df[df["dataset"] == dataset]
+        for metric in FRONTIER_METRICS:  # the criteria's metrics, where the log has them
+            if logged(rows, metric):
+                figures[dataset].append(frontier_figure(
+                    df, dataset, out / f"frontier_{dataset}_{metric}.png", metric))
         if (df[df["dataset"] == dataset]["phase"] == "pretrain").any():
             figures[dataset].append(q_figure(df, dataset, out / f"q_{dataset}.png"))
         if (savings["dataset"] == dataset).any():
@@ -77,7 +89,7 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
                 savings_figure(savings, dataset, out / f"savings_{dataset}.png"))
     reach = None
     if target is not None:
-        reach = target_table(df, target)
+        reach = targets_by_criterion(df, tolerance, target=target, target_on=target_on)
         write_atomic(out / "target.csv", reach.to_csv(index=False).encode())
     report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
                      criteria)
@@ -193,7 +205,7 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
         lines += _frontier_section(frontier[frontier["dataset"] == dataset],
                                    final_rows(df[df["dataset"] == dataset]))
         if reach is not None:
-            lines += _target_section(reach[reach["dataset"] == dataset], target)
+            lines += _target_section(reach[reach["dataset"] == dataset])
         lines += [f"![{p.stem}]({p.name})" for p in figures.get(dataset, [])]
         lines.append("")
     return "\n".join(lines)
@@ -302,18 +314,41 @@ def _spread(median: float, low: float, high: float, spec: str) -> str:
     return f"{median:{spec}} ({low:{spec}}-{high:{spec}})"
 
 
-def _target_section(reach: pd.DataFrame, target: float) -> list[str]:
-    lines = [f"Compute to reach {target:.1%} test accuracy, per configuration across its seeds "
-             "(savings: ordinary training's compute / this one's, median over the seeds both "
-             "ran):", "", "| configuration | seeds (reached) | median GFLOPs | min-max GFLOPs | "
-             "savings, same seed |", "|---|---|---|---|---|"]
+def _target_section(reach: pd.DataFrame) -> list[str]:
+    """Compute to each target (`--target`, then each criterion's) per configuration across its
+    seeds, with the saving against ordinary training on the seeds both ran."""
+    if reach.empty:
+        return []
+    lines = ["Compute to reach each target, per configuration across its seeds (savings: "
+             "ordinary training's compute / this one's on the same seed, median (min-max) over "
+             "the seeds both ran):", "", "| target | configuration | seeds (reached) | median "
+             "GFLOPs | min-max GFLOPs | savings, same seed |", "|---|---|---|---|---|---|"]
     for _, r in reach.iterrows():
         how = describe_config({**r.to_dict(), "subset_fraction": None})
         spread = (_gflops(r["min_gflops"]) if r["min_gflops"] == r["max_gflops"]
                   else f"{_gflops(r['min_gflops'])}-{_gflops(r['max_gflops'])}")
-        lines.append(f"| {how} | {r['seeds']} ({r['reached']}) | {_gflops(r['median_gflops'])} "
-                     f"| {spread} | {_ratio(r['median_savings_same_seed'])} |")
+        saving = _ratio(r["median_savings_same_seed"])
+        low, high = r["min_savings_same_seed"], r["max_savings_same_seed"]
+        if np.isfinite(low) and np.isfinite(high) and low != high:
+            saving += f" ({_ratio(low)}-{_ratio(high)})"
+        lines.append(f"| {_target_words(r)} | {how} | {r['seeds']} ({r['reached']}) | "
+                     f"{_gflops(r['median_gflops'])} | {spread} | {saving} |")
     return lines + [""]
+
+
+METRIC_WORDS = {"test_accuracy": "test accuracy", "val_accuracy": "validation accuracy",
+                "train_sample_loss": "training-set loss"}
+
+
+def _target_words(r: pd.Series) -> str:
+    """'80.0% test accuracy (--target)', 'training-set loss 0.101 (ordinary training's lowest
+    +1%)'... (each criterion's target less the tolerance, as in the criteria table)."""
+    metric = METRIC_WORDS.get(r["metric"], r["metric"])
+    if r["criterion"] == "loss_minimum":
+        return f"{metric} {r['target']:.4g} (ordinary training's lowest +1%)"
+    why = {"target": "--target", "accuracy": "ordinary training's best",
+           "converged_accuracy": "ordinary training's final"}[r["criterion"]]
+    return f"{r['target']:.1%} {metric} ({why})"
 
 
 def _ratio(value: float) -> str:

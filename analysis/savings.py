@@ -204,21 +204,24 @@ CONFIG_KEYS = ["dataset", "strategy", "subset_size", "overdetermination_ratio", 
                "finetune_epochs", "model", "width", "lr", "batch_size", "augment"]
 
 
-def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Compute to reach `target` accuracy for each configuration across its seeds.
+def target_table(df: pd.DataFrame, target: float, column: str = "test_accuracy",
+                 higher: bool = True) -> pd.DataFrame:
+    """Compute to reach `target` in `column` (an accuracy if `higher`, else a loss) for each
+    configuration across its seeds.
 
     One row per configuration (everything but the seed): seeds run, seeds that reached the
-    target, median / min / max compute to reach it (GFLOPs; inf when not reached), and the
-    median over shared seeds of (ordinary training's compute / this configuration's compute),
-    ordinary training being the `none` configuration of the same dataset whose seeds reach the
-    target most often (then: the most seeds).
+    target, median / min / max compute to reach it (GFLOPs; inf when not reached), and over the
+    seeds it shares with ordinary training the ratio (ordinary training's compute / this
+    configuration's): median, min and max. Ordinary training is the `none` configuration of the
+    same dataset whose seeds reach the target most often (then: the most seeds).
     """
     per_trial = []
     for _, rows in df.groupby(["sweep", "trial_id"], sort=True):
         rows = rows.sort_values("evaluation")
         first = rows.iloc[0]
-        needed = flops_to_reach(compute(rows).to_numpy(dtype=float),
-                                rows["test_accuracy"].to_numpy(dtype=float), target)
+        rows = rows[rows[column].notna()] if column in rows else rows.iloc[0:0]
+        needed = reach(compute(rows).to_numpy(dtype=float), rows[column].to_numpy(dtype=float),
+                       target, higher).flops
         per_trial.append({**{k: first[k] for k in CONFIG_KEYS}, "seed": first["seed"],
                           "flops": needed})
     trials = pd.DataFrame(per_trial)
@@ -235,7 +238,9 @@ def target_table(df: pd.DataFrame, target: float) -> pd.DataFrame:
                     "median_gflops": group["flops"].median() / 1e9,
                     "min_gflops": group["flops"].min() / 1e9,
                     "max_gflops": group["flops"].max() / 1e9,
-                    "median_savings_same_seed": ratios.median() if len(ratios) else np.nan})
+                    "median_savings_same_seed": ratios.median() if len(ratios) else np.nan,
+                    "min_savings_same_seed": ratios.min() if len(ratios) else np.nan,
+                    "max_savings_same_seed": ratios.max() if len(ratios) else np.nan})
     table = pd.DataFrame(out).replace(-1, np.nan)
     return table.sort_values(["dataset", "median_gflops"], ignore_index=True)
 

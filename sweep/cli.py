@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--tolerance", type=float, default=0.005,
                          help="'reaches the baseline's accuracy' within this (default 0.005)")
     analyze.add_argument("--target", type=float,
-                         help="also tabulate compute to reach this test accuracy, across seeds")
+                         help="also tabulate compute to reach this accuracy and each criterion's "
+                              "target, per configuration across seeds (target.csv)")
+    analyze.add_argument("--target-on", choices=("auto", "validation", "test"), default="auto",
+                         help="judge --target on the validation split or the test set (default "
+                              "auto: validation when the results have one)")
 
     dashboard = commands.add_parser(
         "dashboard", help="serve a sweep's Optuna studies with optuna-dashboard on 127.0.0.1 "
@@ -178,7 +182,7 @@ def _analyze(args: argparse.Namespace) -> None:
         raise UserError(f"--target must be in (0, 1], got {args.target}")
     first = args.paths[0]
     default = SweepLayout(first).analysis if not storage.is_uri(first) else "analysis"
-    print(analyze(args.paths, args.out or default, args.tolerance, args.target))
+    print(analyze(args.paths, args.out or default, args.tolerance, args.target, args.target_on))
 
 
 def _presets() -> None:

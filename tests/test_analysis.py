@@ -265,9 +265,9 @@ def test_report_and_summary_say_not_reached_never_inf(tmp_path):
     assert summary.splitlines()[1].split()[:2] == ["digits", "3"]
     assert summary.splitlines()[1].endswith("not reached")
     target_rows = [line for line in report.splitlines()
-                   if line.startswith("| random pretraining") and "(0) |" in line]
-    assert target_rows == ["| random pretraining on K=50 (Q=2) for 3 epochs | 2 (0) | "
-                           "not reached | not reached | - |"]
+                   if line.startswith("| 80.0% test accuracy (--target) | random")]
+    assert target_rows == ["| 80.0% test accuracy (--target) | random pretraining on K=50 (Q=2) "
+                           "for 3 epochs | 2 (0) | not reached | not reached | - |"]
     # the answer first, then each dataset's section starts with its headline
     lines = report.splitlines()
     assert lines[2] == ("**Answer: digits: no pretraining configuration reaches ordinary "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.criteria import savings_by_criterion
+from analysis.criteria import savings_by_criterion, targets_by_criterion
 from analysis.savings import reach
 
 
@@ -92,27 +92,85 @@ def test_a_log_without_training_set_loss_answers_the_other_criteria():
     assert list(table["criterion"]) == ["accuracy", "converged_accuracy"]
 
 
-def test_the_report_shows_savings_by_criterion(tmp_path):
+CONFIG = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5,
+              phase="finetune", status="running")
+
+
+def configured(log: pd.DataFrame) -> pd.DataFrame:
+    """LOG with what names a configuration: ordinary training, and random pretraining (K=50,
+    3 epochs), each on seeds 0 and 1."""
+    pretrained = log["strategy"] != "none"
+    return log.assign(**CONFIG, pretrain_epochs=np.where(pretrained, 3, 0),
+                      subset_size=np.where(pretrained, 50, np.nan),
+                      overdetermination_ratio=np.where(pretrained, 2.0, np.nan))
+
+
+def write_results(folder, log: pd.DataFrame) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from analysis.report import analyze
     from common.records import arrow_schema
 
-    folder = tmp_path / "results"
     folder.mkdir()
-    common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False,
-                  finetune_epochs=5, phase="finetune", status="running")
-    for trial_id, rows in LOG.groupby("trial_id"):
-        records = [{**{c: None for c in arrow_schema().names}, **common, **row,
-                    "val_accuracy": None,
-                    "pretrain_epochs": 0 if row["strategy"] == "none" else 3,
-                    "subset_size": None if row["strategy"] == "none" else 50}
+    for trial_id, rows in configured(log).groupby("trial_id"):
+        records = [{**{c: None for c in arrow_schema().names},
+                    **{k: (None if isinstance(v, float) and np.isnan(v) else v)
+                       for k, v in row.items()}}
                    for row in rows.to_dict("records")]
         records[-1]["status"] = "finished"
         pq.write_table(pa.Table.from_pylist(records, schema=arrow_schema()),
                        folder / f"digits-{trial_id}.parquet")
-    analyze([str(tmp_path)], tmp_path / "out")
+
+
+def test_compute_to_each_criterion_per_configuration_across_seeds():
+    table = targets_by_criterion(configured(LOG), target=0.8)
+    assert list(dict.fromkeys(table["criterion"])) == [
+        "target", "accuracy", "loss_minimum", "converged_accuracy"]
+    rows = {(r["criterion"], r["strategy"]): r for r in table.to_dict("records")}
+
+    # --target 0.8 on test (no validation split): b0 at 200, b1 at 200 + 0.1/0.18 * 200;
+    # p0 at 50 + 0.1/0.15 * 50, p1 at 100 + 0.2/0.3 * 200.
+    b = [200, 200 + 0.1 / 0.18 * 200]
+    p = [50 + 0.1 / 0.15 * 50, 100 + 0.2 / 0.3 * 200]
+    target = rows[("target", "random")]
+    assert target["metric"] == "test_accuracy" and target["target"] == 0.8
+    assert target["median_gflops"] * 1e9 == pytest.approx(np.median(p))
+    ratios = [b[0] / p[0], b[1] / p[1]]
+    assert [target[f"{k}_savings_same_seed"] for k in ("median", "min", "max")] == \
+        pytest.approx([np.median(ratios), min(ratios), max(ratios)])
+
+    # Training-set loss 0.101: only seed 0 reaches it on either side (796 and 400).
+    loss = rows[("loss_minimum", "random")]
+    assert loss["metric"] == "train_sample_loss" and (loss["seeds"], loss["reached"]) == (2, 1)
+    assert loss["min_gflops"] * 1e9 == pytest.approx(400)
+    assert loss["median_savings_same_seed"] == pytest.approx(796 / 400)
+    assert rows[("loss_minimum", "none")]["reached"] == 1
+
+    # Converged accuracy 0.91: ordinary training 600 and 800, pretraining p0's and 600.
+    converged = rows[("converged_accuracy", "random")]
+    ratios = [600 / (100 + 0.06 / 0.07 * 100), 800 / 600]
+    assert (converged["min_savings_same_seed"], converged["max_savings_same_seed"]) == \
+        pytest.approx((min(ratios), max(ratios)))
+    assert rows[("converged_accuracy", "none")]["median_gflops"] * 1e9 == pytest.approx(700)
+
+
+def test_a_target_is_judged_on_validation_when_the_log_has_it():
+    log = configured(LOG).assign(val_accuracy=LOG["test_accuracy"] - 0.1)
+    table = targets_by_criterion(log, target=0.8)
+    assert set(table[table["criterion"] == "target"]["metric"]) == {"val_accuracy"}
+    on_test = targets_by_criterion(log, target=0.8, target_on="test")
+    assert set(on_test[on_test["criterion"] == "target"]["metric"]) == {"test_accuracy"}
+    # On validation (test - 0.1): b0 reaches 0.8 at 400, b1 between 400 (0.78) and 800 (0.81).
+    none = table[(table["criterion"] == "target") & (table["strategy"] == "none")].iloc[0]
+    assert (none["min_gflops"] * 1e9, none["max_gflops"] * 1e9) == pytest.approx(
+        (400, 400 + 0.02 / 0.03 * 400))
+
+
+def test_the_report_shows_savings_by_criterion(tmp_path):
+    from analysis.report import analyze
+
+    write_results(tmp_path / "results", LOG.assign(val_accuracy=np.nan))
+    analyze([str(tmp_path)], tmp_path / "out", target=0.8)
     report = (tmp_path / "out" / "report.md").read_text()
     lines = [line for line in report.splitlines() if line.startswith("| lowest training-set")]
     # 796 and 400 FLOPs (in GFLOPs), brackets 400-800 and 200-400, interval 1.00-4.00x.
@@ -121,3 +179,24 @@ def test_the_report_shows_savings_by_criterion(tmp_path):
                      "1.99x (1.99-1.99), 1 |"]
     table = pd.read_csv(tmp_path / "out" / "criteria.csv")
     assert list(table["criterion"]) == ["accuracy", "loss_minimum", "converged_accuracy"]
+    # The --target table by criterion: pretraining's row for the training-set loss.
+    target_rows = [line for line in report.splitlines()
+                   if line.startswith("| training-set loss 0.101") and "random" in line]
+    assert target_rows == ["| training-set loss 0.101 (ordinary training's lowest +1%) | "
+                           "random pretraining on K=50 (Q=2) for 3 epochs | 2 (1) | "
+                           "not reached | 4e-07-not reached | 1.99x |"]
+    assert set(pd.read_csv(tmp_path / "out" / "target.csv")["criterion"]) == {
+        "target", "accuracy", "loss_minimum", "converged_accuracy"}
+    # A frontier figure on the training-set loss (logged); none on validation (not logged).
+    assert (tmp_path / "out" / "frontier_digits_train_sample_loss.png").stat().st_size > 10_000
+    assert not (tmp_path / "out" / "frontier_digits_val_accuracy.png").exists()
+
+
+def test_a_target_on_validation_needs_a_validation_split(tmp_path):
+    from analysis.report import analyze
+    from common.errors import UserError
+
+    write_results(tmp_path / "results", LOG.assign(val_accuracy=np.nan))
+    with pytest.raises(UserError, match="--target-on validation: these results have no "
+                                        "validation split"):
+        analyze([str(tmp_path)], tmp_path / "out", target=0.8, target_on="validation")

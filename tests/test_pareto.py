@@ -81,6 +81,15 @@ def test_pareto_front_final_and_all_points_per_dataset():
     assert sorted(pareto_front(df, by=None)["trial_id"]) == ["t2", "t3"]
 
 
+def test_pareto_front_of_a_loss_keeps_the_lowest():
+    df = log([("a", "t1", 0, 0, 2.3), ("a", "t1", 1, 10, 0.9), ("a", "t1", 2, 20, 0.5),
+              ("a", "t2", 0, 0, 2.3), ("a", "t2", 1, 15, 1.0), ("a", "t2", 2, 30, 0.2)])
+    front = pareto_front(df, y="test_accuracy", points="all", higher=False)
+    # (15, 1.0) is dominated by (10, 0.9): more compute, higher loss; the rest step down.
+    assert list(zip(front["train_flops"], front["test_accuracy"], strict=True)) == [
+        (0, 2.3), (0, 2.3), (10, 0.9), (20, 0.5), (30, 0.2)]
+
+
 def test_pareto_front_drops_nan_rows_with_a_warning():
     df = log([("a", "t1", 0, 10, float("nan")), ("a", "t2", 0, 5, 0.5)])
     with pytest.warns(UserWarning, match="dropped 1 row"):
