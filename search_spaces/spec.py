@@ -142,7 +142,7 @@ class SweepSpec:
                     for value in _edges(self.search["subset_fraction"]):
                         yield {**settings, "subset_fraction": value}
                 if "ratio" in by:
-                    low = _edges(self.search["overdetermination_ratio"])[0]
+                    low = min(_edges(self.search["overdetermination_ratio"]))
                     # a range lying wholly beyond the training set would only ever give it all
                     check_ratio_fits(TrialConfig.from_dict({**base, "strategy": "none"}), low)
                     for value in _edges(self.search["overdetermination_ratio"]):
@@ -268,8 +268,10 @@ def _check_search(search: dict[str, Domain]) -> None:
             if needed in by and name not in search:
                 raise ConfigError(f"search: sizing by {needed} needs a range for {name}")
     for name in ("subset_fraction", "overdetermination_ratio"):
-        if name in search and not isinstance(search[name], Range):
-            raise ConfigError(f"search.{name} must be a range {{low, high}}")
+        domain = search.get(name)
+        if domain is not None and not isinstance(domain, Range) and not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in domain):
+            raise ConfigError(f"search.{name} must be a range {{low, high}} or a list of numbers")
 
 
 def load_spec_file(path: str | Path) -> SweepSpec:

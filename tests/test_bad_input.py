@@ -203,6 +203,14 @@ CASES = [
     Case("config-sizing-without-range", "config",
          _yaml("search: {strategy: [random], size_by: [ratio]}\n"),
          "needs a range for overdetermination_ratio"),
+    Case("config-sizes-not-numbers", "config",
+         _yaml("search: {strategy: [random], size_by: [fraction],\n"
+               "         subset_fraction: [half, quarter]}\n"),
+         "subset_fraction must be a range {low, high} or a list of numbers"),
+    Case("config-size-list-beyond-the-data", "config",
+         _yaml("search: {strategy: [random], size_by: [fraction],\n"
+               "         subset_fraction: [0.5, 1.5]}\n"),
+         "subset_fraction must be in"),
     Case("config-fixes-the-dataset", "config", _yaml("fixed: {dataset: mnist}\n"),
          "'dataset' is set by the sweep"),
     Case("config-fixed-and-searched", "config",

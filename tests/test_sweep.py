@@ -270,3 +270,43 @@ def test_analyze_a_real_sweep_writes_every_file(quick, tmp_path):
     assert "## digits" in report and "![frontier_digits](frontier_digits.png)" in report
     assert (out / "frontier_digits.png").read_bytes()[:4] == b"\x89PNG"
     assert result.stdout.splitlines()[1].split()[:2] == ["digits", "6"]
+
+
+def test_the_paper_presets_protocol_runs_end_to_end(tmp_path):
+    # The paper preset's fixed settings (lr, validation split, convergence, early evaluations)
+    # and its list of subset sizes, on digits (its datasets need files this machine lacks) and
+    # cut to fit a test: the two smallest subsets, fine-tuning capped at 8 epochs.
+    from importlib import resources
+
+    preset = resources.files("search_spaces") / "presets" / "paper.yaml"
+    spec = yaml.safe_load(preset.read_text())
+    preset_fixed = dict(spec["fixed"])
+    spec.update(datasets=["digits"], num_samples=3, baselines=[{"augment": False}])
+    spec["fixed"]["finetune_epochs"] = 8
+    spec["search"].update(size_by=["fraction"], subset_fraction=spec["search"][
+        "subset_fraction"][-2:], augment=[False])
+    result = run_sweep("run", "--config", str(write_spec(tmp_path / "paper.yaml", **spec)),
+                       "--num-cpus", "2", "--storage", str(tmp_path), "--name", "paper",
+                       "--seed", "1")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = pd.read_parquet(tmp_path / "paper" / "results")
+    assert_log_complete(df, trials=3)
+    strategies = df.groupby("trial_id")["strategy"].first()
+    assert set(strategies) == {"none", "random"}  # the seed draws a pretraining trial
+    for trial_id, rows in df.groupby("trial_id"):
+        config = json.loads(rows["config_json"].iloc[0])
+        assert {k: config[k] for k in preset_fixed if k != "finetune_epochs"} == {
+            k: v for k, v in preset_fixed.items() if k != "finetune_epochs"}, trial_id
+        assert rows["val_accuracy"].notna().all() and rows["train_sample_loss"].notna().all()
+        last = rows.sort_values("evaluation").iloc[-1]
+        assert last["stop_reason"] in ("converged", "max_epochs"), trial_id
+        if config["strategy"] == "random":
+            assert config["subset_fraction"] in (1 / 32, 1 / 64), config
+            assert config["pretrain_epochs"] == 100
+            ends = rows[rows["pretrain_end"].notna()]
+            assert len(ends) == 1 and ends["phase"].iloc[0] == "pretrain"
+            assert ends["pretrain_end"].iloc[0] in ("converged", "max_epochs")
+    # The answer at the end has the criteria the protocol measures.
+    report = (tmp_path / "paper" / "analysis" / "report.md").read_text()
+    assert "| lowest training-set loss (+1%) | train_sample_loss |" in report
+    assert "| best accuracy | val_accuracy |" in report
