@@ -14,8 +14,10 @@ and carries its **bracket**: the compute of the evaluation just before the cross
 at or past it. A saving is stated as an interval from the brackets (baseline's low / pretraining's
 high, baseline's high / pretraining's low); it is `resolved` only when that interval lies wholly
 on one side of 1 (the evaluations establish that pretraining saves, or costs). Per seed shared by
-ordinary training and pretraining: the ratio of ordinary training's compute to the best
-pretraining trial's, and their median, min and max.
+ordinary training and pretraining, with that seed's own targets (its ordinary training's best
+accuracy, lowest loss, final accuracy): the ratio of ordinary training's compute to the best
+pretraining trial's (0 when no pretraining trial of the seed reaches it), and their median, min
+and max.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
             base, _ = least_to_reach(base_curves, target, higher)
             pre, trial = least_to_reach(pre_curves, target, higher)
             low, high = saving_interval(base, pre)
-            per_seed = _per_seed(base_curves, pre_curves, target, higher)
+            per_seed = _per_seed(baseline, pretrained, criterion, tolerance, epsilon)
             rows.append({
                 "dataset": dataset, "criterion": criterion, "metric": column, "target": target,
                 "baseline_flops": base.flops, "baseline_low": base.low,
@@ -97,13 +99,21 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     return pd.DataFrame(rows)
 
 
-def _per_seed(base_curves, pre_curves, target: float, higher: bool) -> list[float]:
-    """For each seed both have: ordinary training's least compute over pretraining's least."""
+def _per_seed(baseline: pd.DataFrame, pretrained: pd.DataFrame, criterion: str,
+              tolerance: float, epsilon: float) -> list[float]:
+    """For each seed both have, with the target `criterion` sets from that seed's ordinary
+    training: its least compute to reach it over the seed's best pretraining trial's."""
     ratios = []
-    seeds = {s for _, s, _, _ in base_curves} & {s for _, s, _, _ in pre_curves} - {None}
+    seeds = set(baseline["seed"].dropna()) & set(pretrained["seed"].dropna())
     for seed in sorted(seeds):
-        base, _ = least_to_reach([c for c in base_curves if c[1] == seed], target, higher)
-        pre, _ = least_to_reach([c for c in pre_curves if c[1] == seed], target, higher)
+        own = baseline[baseline["seed"] == seed]
+        found = [t for t in _targets(own, tolerance, epsilon) if t[0] == criterion]
+        if not found:
+            continue
+        _, column, target, higher = found[0]
+        base, _ = least_to_reach(trial_curves(own, column), target, higher)
+        pre, _ = least_to_reach(trial_curves(pretrained[pretrained["seed"] == seed], column),
+                                target, higher)
         if np.isfinite(base.flops):
             ratios.append(savings_ratio(base.flops, pre.flops))
     return ratios
