@@ -51,9 +51,14 @@ def accuracy_column(rows: pd.DataFrame, on: str = "auto") -> str:
     return {"validation": "val_accuracy", "test": "test_accuracy"}[on]
 
 
-def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float) -> list[tuple]:
-    """(criterion, column, target, higher is better) for the criteria the log can answer."""
-    out = []
+Fixed = tuple[float, str]  # a fixed accuracy target (`--target`) and the column it is judged on
+
+
+def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float,
+             fixed: Fixed | None = None) -> list[tuple]:
+    """(criterion, column, target, higher is better) for the criteria the log can answer,
+    after the `fixed` target (criterion `target`) when there is one."""
+    out = [] if fixed is None else [("target", fixed[1], fixed[0], True)]
     accuracy = accuracy_column(baseline)
     out.append(("accuracy", accuracy, float(baseline[accuracy].max()) - tolerance, True))
     if logged(baseline, "train_sample_loss"):
@@ -66,24 +71,27 @@ def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float) -> list[t
 
 
 def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
-                         epsilon: float = DEFAULT_EPSILON) -> pd.DataFrame:
-    """One row per dataset and criterion: the target, ordinary training's and pretraining's
-    least compute to reach it (with brackets), the saving and its interval, whether the
-    evaluations resolve it, and the saving per shared seed (median, min, max, count)."""
+                         epsilon: float = DEFAULT_EPSILON, target: float | None = None,
+                         target_on: str = "auto") -> pd.DataFrame:
+    """One row per dataset and criterion (first the fixed accuracy `target`, judged on
+    `target_on`, when given): the target, ordinary training's and pretraining's least compute
+    to reach it (with brackets), the saving and its interval, whether the evaluations resolve
+    it, and the saving per shared seed (median, min, max, count)."""
     rows = []
     for dataset, group in df.groupby("dataset", sort=True):
         baseline, pretrained = group[is_baseline(group)], group[~is_baseline(group)]
         if baseline.empty or pretrained.empty:
             continue
-        for criterion, column, target, higher in _targets(baseline, tolerance, epsilon):
+        fixed = None if target is None else (target, accuracy_column(group, target_on))
+        for criterion, column, value, higher in _targets(baseline, tolerance, epsilon, fixed):
             base_curves = trial_curves(baseline, column)
             pre_curves = trial_curves(pretrained, column)
-            base, _ = least_to_reach(base_curves, target, higher)
-            pre, trial = least_to_reach(pre_curves, target, higher)
+            base, _ = least_to_reach(base_curves, value, higher)
+            pre, trial = least_to_reach(pre_curves, value, higher)
             low, high = saving_interval(base, pre)
-            per_seed = _per_seed(baseline, pretrained, criterion, tolerance, epsilon)
+            per_seed = _per_seed(baseline, pretrained, criterion, tolerance, epsilon, fixed)
             rows.append({
-                "dataset": dataset, "criterion": criterion, "metric": column, "target": target,
+                "dataset": dataset, "criterion": criterion, "metric": column, "target": value,
                 "baseline_flops": base.flops, "baseline_low": base.low,
                 "baseline_high": base.high, "pretrain_flops": pre.flops,
                 "pretrain_low": pre.low, "pretrain_high": pre.high,
@@ -100,14 +108,14 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
 
 
 def _per_seed(baseline: pd.DataFrame, pretrained: pd.DataFrame, criterion: str,
-              tolerance: float, epsilon: float) -> list[float]:
+              tolerance: float, epsilon: float, fixed: Fixed | None) -> list[float]:
     """For each seed both have, with the target `criterion` sets from that seed's ordinary
     training: its least compute to reach it over the seed's best pretraining trial's."""
     ratios = []
     seeds = set(baseline["seed"].dropna()) & set(pretrained["seed"].dropna())
     for seed in sorted(seeds):
         own = baseline[baseline["seed"] == seed]
-        found = [t for t in _targets(own, tolerance, epsilon) if t[0] == criterion]
+        found = [t for t in _targets(own, tolerance, epsilon, fixed) if t[0] == criterion]
         if not found:
             continue
         _, column, target, higher = found[0]
@@ -129,10 +137,9 @@ def targets_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     parts = []
     for _, group in df.groupby("dataset", sort=True):
         baseline = group[is_baseline(group)]
-        wanted = [] if target is None else [
-            ("target", accuracy_column(group, target_on), target, True)]
-        if not baseline.empty:
-            wanted += _targets(baseline, tolerance, epsilon)
+        fixed = None if target is None else (target, accuracy_column(group, target_on))
+        wanted = (_targets(baseline, tolerance, epsilon, fixed) if not baseline.empty
+                  else [] if fixed is None else [("target", fixed[1], fixed[0], True)])
         for criterion, column, value, higher in wanted:
             table = target_table(group, value, column, higher)
             table.insert(0, "target", value)

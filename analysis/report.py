@@ -70,7 +70,7 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     write_atomic(out / "frontier.csv", frontier[FRONTIER_COLUMNS].to_csv(index=False).encode())
     savings = savings_table(df)
     write_atomic(out / "savings.csv", savings.to_csv(index=False).encode())
-    criteria = savings_by_criterion(df, tolerance)
+    criteria = savings_by_criterion(df, tolerance, target=target, target_on=target_on)
     write_atomic(out / "criteria.csv", criteria.to_csv(index=False).encode())
     volumes = frontier_hypervolumes(df)
     found = headlines(df, tolerance)
@@ -212,6 +212,7 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
 
 
 CRITERION_WORDS = {
+    "target": "fixed (--target)",
     "accuracy": "best accuracy",
     "loss_minimum": "lowest training-set loss (+1%)",
     "converged_accuracy": "final test accuracy",

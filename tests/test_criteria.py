@@ -86,6 +86,20 @@ def test_savings_by_each_criterion_on_a_hand_made_log():
     assert (c["seed_max"], c["seed_min"]) == pytest.approx((a["seed_max"], a["seed_min"]))
 
 
+def test_a_fixed_target_is_a_criterion_with_its_seed_spread():
+    two = pd.concat([LOG, LOG.assign(dataset="other")], ignore_index=True)
+    table = savings_by_criterion(two, target=0.8)
+    fixed = table[table["criterion"] == "target"]
+    assert list(fixed["dataset"]) == ["digits", "other"] and (fixed["target"] == 0.8).all()
+    t = fixed.iloc[0]
+    # b0 reaches 0.8 at 200; p0 at 50 + 0.1/0.15 * 50. Per seed: that, and seed 1's
+    # b1 at 200 + 0.1/0.18 * 200 over p1 at 100 + 0.2/0.3 * 200.
+    p0 = 50 + 0.1 / 0.15 * 50
+    assert t["savings"] == pytest.approx(200 / p0) and t["seeds"] == 2
+    assert (t["seed_max"], t["seed_min"]) == pytest.approx(
+        (200 / p0, (200 + 0.1 / 0.18 * 200) / (100 + 0.2 / 0.3 * 200)))
+
+
 def test_the_validation_split_sets_the_accuracy_target_when_logged():
     log = LOG.copy()
     log["val_accuracy"] = log["test_accuracy"] - 0.05
@@ -185,7 +199,9 @@ def test_the_report_shows_savings_by_criterion(tmp_path):
                      "(4e-07-8e-07) | 4e-07 (2e-07-4e-07) | 1.99x (not resolved) | 1.00-4.00x | "
                      "0.99x (0.00-1.99), 2 |"]
     table = pd.read_csv(tmp_path / "out" / "criteria.csv")
-    assert list(table["criterion"]) == ["accuracy", "loss_minimum", "converged_accuracy"]
+    assert list(table["criterion"]) == ["target", "accuracy", "loss_minimum",
+                                        "converged_accuracy"]
+    assert "| fixed (--target) | test_accuracy | 0.8 |" in report
     # The --target table by criterion: pretraining's row for the training-set loss.
     target_rows = [line for line in report.splitlines()
                    if line.startswith("| training-set loss 0.101") and "random" in line]
