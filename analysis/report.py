@@ -20,6 +20,7 @@ from analysis.savings import (
     headlines,
     savings_table,
 )
+from analysis.savings import format_gflops as _gflops
 from common.describe import describe_config
 from common.errors import UserError
 
@@ -177,10 +178,6 @@ def _pct(values: pd.Series) -> str:
     return "-" if values.empty else f"{values.max():.2%}"
 
 
-def _gflops(value: float) -> str:
-    return f"{value:.3g}" if np.isfinite(value) else "not reached"
-
-
 def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
             criteria) -> str:
     lines = ["# Sweep report", "", _answer_line(df, found, tolerance), ""]
@@ -228,7 +225,7 @@ def _criteria_section(rows: pd.DataFrame) -> list[str]:
     def gflops(value: float, low: float, high: float) -> str:
         if not np.isfinite(value):
             return "not reached"
-        return f"{value / 1e9:.3g} ({low / 1e9:.3g}-{high / 1e9:.3g})"
+        return f"{_gflops(value / 1e9)} ({_gflops(low / 1e9)}-{_gflops(high / 1e9)})"
 
     lines = ["Savings by criterion: each target is ordinary training's (compute in GFLOPs, "
              "with the evaluations either side of the crossing; a saving is *resolved* when "

@@ -21,6 +21,14 @@ from common.describe import describe_config
 DEFAULT_TOLERANCE = 0.005  # "reaches the baseline's accuracy" = within half a percentage point
 
 
+def format_gflops(value: float) -> str:
+    """GFLOPs for people: 3 significant digits, whole numbers from 1,000 up (no exponents),
+    'not reached' for inf."""
+    if not np.isfinite(value):
+        return "not reached"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 def compute(rows: pd.DataFrame) -> pd.Series:
     return rows["train_flops"] + rows["selection_flops"].fillna(0)
 
@@ -169,16 +177,17 @@ class Headline:
                     "is no compute to save")
         c = self.config
         how = describe_config(c)
+        pre = format_gflops(self.pretrain_flops / 1e9)
+        base = format_gflops(self.baseline_flops / 1e9)
         if self.pretrain_flops == 0:
             return (f"{self.dataset}: {how} reaches {reach} at its first evaluation, with no "
-                    f"training compute (ordinary training: {self.baseline_flops / 1e9:.3g} "
-                    "GFLOPs)")
+                    f"training compute (ordinary training: {base} GFLOPs)")
         if self.savings >= 1:
             return (f"{self.dataset}: {how} reaches {reach} with {self.savings:.2f}x fewer FLOPs "
-                    f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")
+                    f"({pre} vs {base} GFLOPs)")
         return (f"{self.dataset}: the best pretraining configuration ({how}) needs "
                 f"{1 / self.savings:.2f}x more FLOPs than ordinary training to reach {reach} "
-                f"({self.pretrain_flops / 1e9:.3g} vs {self.baseline_flops / 1e9:.3g} GFLOPs)")
+                f"({pre} vs {base} GFLOPs)")
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
