@@ -48,11 +48,12 @@ GRIDS = {
            for q in (1.0, 2.0, 3.0)],
         [0, 1, 2],
     ),
-    # The same protocol on full Fashion-MNIST, sized for a 2-core CPU: the width-8 net has 29,602
-    # parameters, so Q = 1 is 29,602 images and Q >= 2 would exceed the 54,000 training images
-    # left after the validation split. Pretraining stops at convergence or after as many samples
-    # as 5 full-set epochs (1/2 -> 10 subset epochs, ... 1/64 -> 100, the digits cap), whichever
-    # comes first; fine-tuning at convergence or 15 epochs. Patience 6 evaluations = 2 epochs.
+    # The same protocol on full Fashion-MNIST, sized for a 2-core CPU: the width-8 net has
+    # P = 29,602 parameters, so Q = 1, 2, 3 are K = 2,961, 5,921 and 8,881 images (M = 10).
+    # Pretraining stops at convergence or after as many samples as 5 full-set epochs of the
+    # 54,000 training images (1/2 -> 10 subset epochs ... 1/64 -> 100, the digits cap; Q = 1, 2,
+    # 3 -> 92, 46, 31), whichever comes first; fine-tuning at convergence or 15 epochs.
+    # Patience 6 evaluations = 2 epochs.
     "grid_paper_protocol_fashion": (
         {"dataset": "fashion_mnist", "width": 8, "lr": 0.001, "batch_size": 64,
          "eval_every": 18000, "early_evals": 4, "validation_fraction": 0.1, "patience": 6,
@@ -60,7 +61,8 @@ GRIDS = {
         [{"strategy": "none"}]
         + [{"strategy": "random", "subset_fraction": 1 / 2**k,
             "pretrain_epochs": min(100, 5 * 2**k)} for k in range(1, 7)]
-        + [{"strategy": "random", "overdetermination_ratio": 1.0, "pretrain_epochs": 9}],
+        + [{"strategy": "random", "overdetermination_ratio": q, "pretrain_epochs": epochs}
+           for q, epochs in ((1.0, 92), (2.0, 46), (3.0, 31))],
         [0, 1, 2],
     ),
     "grid_fashion_long": (  # ordinary training beyond the paper_fashion sweep's 4 epochs
