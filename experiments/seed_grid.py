@@ -62,7 +62,9 @@ GRIDS = {
         + [{"strategy": "random", "subset_fraction": 1 / 2**k,
             "pretrain_epochs": min(100, 5 * 2**k)} for k in range(1, 7)]
         + [{"strategy": "random", "overdetermination_ratio": q, "pretrain_epochs": epochs}
-           for q, epochs in ((1.0, 92), (2.0, 46), (3.0, 31))],
+           for q, epochs in ((1.0, 92), (2.0, 46), (3.0, 31))]
+        # and one short pretraining for contrast: Q = 1 for 9 epochs (half a full-set epoch)
+        + [{"strategy": "random", "overdetermination_ratio": 1.0, "pretrain_epochs": 9}],
         [0, 1, 2],
     ),
     "grid_fashion_long": (  # ordinary training beyond the paper_fashion sweep's 4 epochs
