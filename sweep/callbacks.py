@@ -67,6 +67,7 @@ class ProgressCallback(Callback):
         self.finished = self.failed = 0
         self._last_status = time.monotonic()
         self._bar: Any = None
+        self._caught_up = False
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks; a bar is not state
         return {**self.__dict__, "_bar": None}
@@ -82,7 +83,20 @@ class ProgressCallback(Callback):
             from tqdm import tqdm
 
             self._bar = tqdm(total=self.total, desc=self.dataset, unit="trial",
-                             dynamic_ncols=True, initial=self.finished)
+                             dynamic_ncols=True)
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self._caught_up:  # a resumed sweep: count what ended before it was interrupted
+            self._caught_up = True
+            ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+            self.finished = sum(t.status == "TERMINATED" for t in ended)
+            self.failed = sum(t.status == "ERROR" for t in ended)
+            for t in ended:
+                if "test_accuracy" in (t.last_result or {}):
+                    self.last[t.trial_id] = t.last_result
+            if self._bar is not None and ended:
+                self._bar.update(self.finished + self.failed)
+                self._refresh(trials)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._bar is None:

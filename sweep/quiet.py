@@ -19,6 +19,8 @@ CHATTER = (
     "Connecting to existing Ray cluster",
     "tensorboard --logdir",
     "Wrote the latest version of all result files",
+    "Failed to fetch metrics for",  # Tune on resume: trials stopped before their first JSON
+    # result (the Parquet log, not Tune's JSON, is the record; the trials resume regardless)
     "A new study created",  # Optuna
 )
 
