@@ -14,7 +14,7 @@ import argparse
 import pandas as pd
 
 from analysis import load_results
-from analysis.savings import compute
+from analysis.savings import compute, format_gflops
 from common.describe import describe_config
 
 
@@ -60,8 +60,9 @@ def markdown(trials: pd.DataFrame) -> str:
     for r in table.itertuples():
         converged = "-" if r.pretrain_epochs == 0 else f"{r.converged} of {r.seeds}"
         lines.append(f"| {r.configuration} | {r.pretrain_epochs:.3g} | {converged} | "
-                     f"{r.pretrain:,.3g} | {r.finetune_epochs:.3g} | {r.finetune:,.4g} | "
-                     f"{r.total:,.4g} | {r.loss:.3f} | {r.accuracy:.2%} |")
+                     f"{format_gflops(r.pretrain)} | {r.finetune_epochs:.3g} | "
+                     f"{format_gflops(r.finetune)} | {format_gflops(r.total)} | {r.loss:.3f} | "
+                     f"{r.accuracy:.2%} |")
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ evaluation of every other trial so far. The rule:
   no more compute). Otherwise it continues, and its next rung is the first one past its compute.
   Defaults (margin 1 pp, flops_factor 1.5, first rung 1 epoch, eta 3) were chosen by replaying
   finished sweeps through the rule: stricter settings stop trials whose learning curves cross
-  the others' late, and with them the sweep's headline (docs/results.md, section 5).
+  the others' late, and with them the sweep's headline (docs/results.md, section 6).
 - **Pretraining**: a trial still in its pretraining phase is not judged at a rung (its accuracy
   is that of a net trained on the small set alone); it is judged at its first evaluation once
   pretraining is done (the accuracy after pretraining), or, with `pretrain_allowance` set, once
