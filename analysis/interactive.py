@@ -20,7 +20,7 @@ import pandas as pd
 
 from analysis.load import final_rows, is_baseline, write_atomic
 from analysis.pareto import pareto_front
-from analysis.savings import DEFAULT_TOLERANCE, Headline
+from analysis.savings import DEFAULT_TOLERANCE, Headline, savings_band
 from common.describe import describe_config
 
 # The static figures' colours (matplotlib's tab10), so both reports read alike.
@@ -183,7 +183,7 @@ def savings_plot(savings: pd.DataFrame, dataset: str) -> Any:
     reached = data[np.isfinite(data["pretrain_flops"]) & np.isfinite(data["savings"])
                    & (data["savings"] > 0)]
     fig = go.Figure()
-    band = reached[np.isfinite(reached["savings_high"]) & (reached["savings_low"] > 0)]
+    band, (bottom, top) = savings_band(reached)
     x = band["target_accuracy"].tolist()
     fig.add_trace(go.Scatter(  # the interval the evaluations allow, as a band
         x=x + x[::-1], y=band["savings_high"].tolist() + band["savings_low"].tolist()[::-1],
@@ -200,7 +200,8 @@ def savings_plot(savings: pd.DataFrame, dataset: str) -> Any:
                                  line={"color": "#000000" if level == 1 else OTHER,
                                        "width": 1, "dash": dash}))
     fig.update_xaxes(title="target test accuracy", tickformat=".0%")
-    fig.update_yaxes(type="log", title="FLOPs of ordinary training / FLOPs with pretraining")
+    fig.update_yaxes(type="log", title="FLOPs of ordinary training / FLOPs with pretraining",
+                     range=[np.log10(bottom), np.log10(top)])  # an open interval runs off it
     missed = data[~np.isfinite(data["pretrain_flops"])]
     note = (f"; not reached by pretraining above {missed['target_accuracy'].min():.1%}"
             if not missed.empty else "")

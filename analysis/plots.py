@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from analysis.load import final_rows, is_baseline, write_atomic  # noqa: E402
 from analysis.pareto import pareto_front  # noqa: E402
+from analysis.savings import savings_band  # noqa: E402
 
 COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
           "class_mean": "tab:red", "kmeans": "tab:purple"}
@@ -86,7 +87,7 @@ def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     reached = data[np.isfinite(data["pretrain_flops"]) & (data["savings"] > 0)]
     if "savings_low" in reached:  # the interval the evaluations allow, as a band
-        band = reached[np.isfinite(reached["savings_high"]) & (reached["savings_low"] > 0)]
+        band, limits = savings_band(reached)
         ax.fill_between(band["target_accuracy"], band["savings_low"], band["savings_high"],
                         color="tab:orange", alpha=0.2, lw=0,
                         label="interval: evaluations either side of each crossing")
@@ -100,6 +101,8 @@ def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
     ax.axhline(1.0, color="black", lw=1, ls="--", label="no saving")
     ax.axhline(10.0, color="0.5", lw=1, ls=":", label="the paper's claim: 10x")
     ax.set_yscale("log")
+    if "savings_low" in reached and len(reached):
+        ax.set_ylim(*limits)  # an unbounded interval runs off the plot, not the savings
     return _finish(fig, ax, path, "target test accuracy",
                    "FLOPs of ordinary training / FLOPs with pretraining",
                    f"{dataset}: compute saved by pretraining, by target")

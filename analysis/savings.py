@@ -142,6 +142,23 @@ def saving_interval(base: Reach, pre: Reach) -> tuple[float, float]:
     return savings_ratio(base.low, pre.high), savings_ratio(base.high, pre.low)
 
 
+BAND_FLOOR, BAND_CEILING = 0.05, 200.0  # where a log-scale figure draws an interval's 0 and inf
+
+
+def savings_band(reached: pd.DataFrame) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """The savings intervals as a figure draws them on a log axis: each row's savings_low and
+    savings_high, an unbounded end (0: the crossing lies before the first evaluation after the
+    start; inf) clipped to BAND_FLOOR / BAND_CEILING so that it runs to the plot's edge; and the
+    y range that shows the savings themselves (the band may run beyond it)."""
+    band = reached[["target_accuracy", "savings_low", "savings_high"]].copy()
+    band["savings_low"] = band["savings_low"].clip(lower=BAND_FLOOR)
+    band["savings_high"] = band["savings_high"].clip(upper=BAND_CEILING)
+    values = reached["savings"]
+    bottom = max(BAND_FLOOR, min(0.5, float(values.min()) / 2)) if len(values) else 0.5
+    top = min(BAND_CEILING, max(20.0, float(values.max()) * 2)) if len(values) else 20.0
+    return band, (bottom, top)
+
+
 def _label(trial: tuple[str, str] | None) -> str | None:
     return None if trial is None else f"{trial[0]}/{trial[1]}"
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import flops_to_reach, headlines, load_results, savings_table
-from analysis.savings import target_table
+from analysis.savings import savings_band, target_table
 from common.errors import UserError
 from common.records import arrow_schema
 
@@ -68,6 +68,13 @@ def test_savings_on_a_hand_made_log():
     first = table.iloc[0]
     assert (first["savings_low"], first["savings_high"]) == pytest.approx((0, 100 / 10))
     assert not first["resolved"]
+    # Drawn on a log axis, the open end (0) runs to the band's floor, below the y range shown;
+    # the other intervals are drawn as they are.
+    band, (bottom, top) = savings_band(table)
+    assert band["savings_low"].tolist() == pytest.approx(
+        [0.05, 100 / 60, table.iloc[2]["savings_low"]])
+    assert band["savings_high"].tolist() == pytest.approx(table["savings_high"].tolist())
+    assert bottom > 0.05 and bottom <= table["savings"].min() and top >= table["savings"].max()
 
 
 def test_headline_names_the_configuration_and_the_ratio():
