@@ -229,16 +229,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_trial_command(settings)
         return 0
     except UserError as e:
+        _shut_down_ray()
         print(f"sweep {args.command}: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
+        _shut_down_ray()
         how = f"; continue it with `sweep resume {e.folder}`" if e.folder else ""
         print(f"sweep {args.command}: interrupted ({signal.Signals(e.signum).name}){how}",
               file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
+        _shut_down_ray()
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _shut_down_ray() -> None:
+    """Stop the Ray this process started or joined, if any, so that what its workers print as
+    they are stopped (a killed worker's traceback) comes before the sweep's last line, not
+    after it."""
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 if __name__ == "__main__":
@@ -251,11 +265,7 @@ def entry() -> None:
     writes is complete and closed by then; a local Ray this process started is shut down first
     (its processes share the driver's fate either way)."""
     code = main()
-    if "ray" in sys.modules:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
+    _shut_down_ray()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
