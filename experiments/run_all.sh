@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The runs behind docs/results.md: four sweeps and six fixed seed grids, then one analysis per
-# experiment (sweep and grid pooled). About 40 minutes on a 2-core CPU, plus about 55 for the
+# experiment (sweep and grid pooled). About 40 minutes on a 2-core CPU, plus about 70 for the
 # paper's protocol on Fashion-MNIST (two processes of one thread each share that grid).
 # Usage: bash experiments/run_all.sh [storage folder, default results/docs]
 set -euo pipefail
