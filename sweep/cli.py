@@ -19,7 +19,7 @@ from common.errors import Interrupted, UserError, format_warning_lines
 from search_spaces.spec import SAMPLERS, SCHEDULERS
 from sweep.dashboard import DEFAULT_PORT
 from sweep.settings import RayOptions, SweepSettings
-from trainables.config import TrialConfig
+from trainables.config import SETTING_HELP, TrialConfig
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(SweepSettings)}
 
@@ -34,12 +34,13 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     """One --option per TrialConfig field; values stay strings until TrialConfig converts them."""
     for field in dataclasses.fields(TrialConfig):
         flag = "--" + field.name.replace("_", "-")
+        text = SETTING_HELP.get(field.name)
         if field.type == "bool":
             parser.add_argument(flag, dest=field.name, nargs="?", const="true", default=None,
-                                metavar="BOOL")
+                                metavar="BOOL", help=text)
         else:
             parser.add_argument(flag, dest=field.name, default=None,
-                                metavar=field.name.split("_")[-1].upper())
+                                metavar=field.name.split("_")[-1].upper(), help=text)
 
 
 def _add_ray_options(parser: argparse.ArgumentParser) -> None:

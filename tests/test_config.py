@@ -63,3 +63,15 @@ def test_bad_values_are_rejected_with_one_line(settings, message):
         TrialConfig.from_dict(settings)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_every_trial_setting_has_a_help_line():
+    import dataclasses
+
+    from sweep.cli import build_parser
+    from trainables.config import SETTING_HELP
+
+    assert set(SETTING_HELP) == {f.name for f in dataclasses.fields(TrialConfig)}
+    trial = build_parser()._subparsers._group_actions[0].choices["trial"]
+    helps = {a.dest: a.help for a in trial._actions if a.dest != "help"}
+    assert helps == SETTING_HELP

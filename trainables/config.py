@@ -40,6 +40,42 @@ DATASET_DEFAULTS: dict[str, dict[str, int]] = {
 GENERIC_DEFAULTS: dict[str, int] = {"width": 16, "finetune_epochs": 10}
 
 
+# One line per TrialConfig setting, for `sweep trial --help` (a test keeps it complete).
+SETTING_HELP: dict[str, str] = {
+    "dataset": f"one of {', '.join(DATASETS)} (default digits)",
+    "model": "cnn (VGG-style, default) or mlp",
+    "width": "first conv block's channels (MLP: 8x this); default per dataset",
+    "strategy": f"small set to pretrain on: {', '.join(STRATEGIES)} (default none: ordinary "
+                "training)",
+    "subset_fraction": "small-set size as a fraction of the training set",
+    "overdetermination_ratio": "small-set size by Q = K*M/P (K images, M classes, P parameters)",
+    "pretrain_epochs": "most epochs on the small set (default 10; 0 for strategy none)",
+    "finetune_epochs": "most epochs on the full training set (default per dataset)",
+    "target_accuracy": "stop fine-tuning once this accuracy is reached",
+    "target_on": "judge --target-accuracy on: validation, test, auto (validation if a split)",
+    "target_loss": "stop fine-tuning once the watched loss is this low",
+    "patience": "end a phase when its loss has not improved by --min-delta for this many "
+                "evaluation intervals",
+    "min_delta": "relative improvement that counts for --patience (e.g. 0.01; default 0)",
+    "monitor": "fine-tuning's watched loss: train (sample), val, auto (val if a split)",
+    "flops_budget": "stop once this many training FLOPs are spent",
+    "lr": "Adam's learning rate (default 0.001, the paper's)",
+    "batch_size": "examples per step (default 64)",
+    "reset_optimizer": "fresh Adam state for fine-tuning instead of carrying it over",
+    "augment": "random translations (and flips for CIFAR) on whole batches",
+    "eval_every": "evaluate every this many training samples (default a quarter epoch)",
+    "early_evals": "k more evaluations early in each phase, at eval_every/2^k .. /2",
+    "validation_fraction": "of each class, held out of training for validation (default 0)",
+    "train_eval_size": "training examples the training-set loss is measured on (default: as "
+                       "many as the test set, at most 10,000; 0: not measured)",
+    "data_seed": "fixes the validation split and that sample, the same for every trial",
+    "seed": "the trial's seed: initialisation, batches, small set",
+    "data_dir": "where MNIST/CIFAR files live (torchvision's layout)",
+    "download": "download missing MNIST/CIFAR files through torchvision",
+    "device": "auto (the GPU if there is one, default), cpu or cuda",
+}
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """Everything that defines one pretrain-then-finetune trial.
