@@ -4,12 +4,14 @@ Without `--verbose`: Ray's start-up lines (banner, auth-token and dashboard noti
 INFO lines are dropped, Optuna logs warnings only, Tune writes no CSV or TensorBoard files (the
 Parquet log replaces them; its JSON results stay, the log's repair reads them), and a warning
 that repeats is shown once. With `--verbose`, everything is shown as the libraries print it.
+Either way, off a terminal the workers' lines that Ray forwards carry no colour codes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 
 # Lines that say nothing a sweep's user needs (matched as substrings of a log record's message).
 CHATTER = (
@@ -46,6 +48,8 @@ def configure(verbose: bool) -> int:
     # Tune's automatic loggers: CSV and TensorBoard files off (JSON results are added back by
     # the launcher), and with them the TensorBoard hint.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    if not sys.stdout.isatty():  # a log file or CI: workers' lines without colour codes
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if verbose:
         return logging.INFO
     # Tune's new output engine prints an experiment table even at verbose=0; the legacy one

@@ -45,6 +45,9 @@ def test_interrupted_sweep_is_not_done_and_resume_completes_it(tmp_path, signum,
 
     result = run_sweep("resume", str(folder), "--num-cpus", "2", "--no-analyze")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "resuming after evaluation" in output  # a worker's line, forwarded by Ray ...
+    assert "\x1b[" not in output  # ... without colour codes off a terminal
     df = pd.read_parquet(folder / "results")
     assert_log_complete(df, trials=4)  # every trial the sweep asked for, each row once
     study = optuna.load_study(study_name="i-digits", storage=f"sqlite:///{folder}/optuna.db")
