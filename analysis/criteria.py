@@ -57,8 +57,11 @@ Fixed = tuple[float, str]  # a fixed accuracy target (`--target`) and the column
 def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float,
              fixed: Fixed | None = None) -> list[tuple]:
     """(criterion, column, target, higher is better) for the criteria the log can answer,
-    after the `fixed` target (criterion `target`) when there is one."""
+    after the `fixed` target (criterion `target`) when there is one; without ordinary training,
+    only that."""
     out = [] if fixed is None else [("target", fixed[1], fixed[0], True)]
+    if baseline.empty:
+        return out
     accuracy = accuracy_column(baseline)
     out.append(("accuracy", accuracy, float(baseline[accuracy].max()) - tolerance, True))
     if logged(baseline, "train_sample_loss"):
@@ -138,9 +141,7 @@ def targets_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     for _, group in df.groupby("dataset", sort=True):
         baseline = group[is_baseline(group)]
         fixed = None if target is None else (target, accuracy_column(group, target_on))
-        wanted = (_targets(baseline, tolerance, epsilon, fixed) if not baseline.empty
-                  else [] if fixed is None else [("target", fixed[1], fixed[0], True)])
-        for criterion, column, value, higher in wanted:
+        for criterion, column, value, higher in _targets(baseline, tolerance, epsilon, fixed):
             table = target_table(group, value, column, higher)
             table.insert(0, "target", value)
             table.insert(0, "metric", column)

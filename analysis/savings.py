@@ -241,15 +241,13 @@ def target_table(df: pd.DataFrame, target: float, column: str = "test_accuracy",
     configuration's): median, min and max. Ordinary training is the `none` configuration of the
     same dataset whose seeds reach the target most often (then: the most seeds).
     """
+    curves = trial_curves(df, column) if column in df else []
+    needed = {key: reach(flops, values, target, higher).flops for key, _, flops, values in curves}
     per_trial = []
-    for _, rows in df.groupby(["sweep", "trial_id"], sort=True):
-        rows = rows.sort_values("evaluation")
-        first = rows.iloc[0]
-        rows = rows[rows[column].notna()] if column in rows else rows.iloc[0:0]
-        needed = reach(compute(rows).to_numpy(dtype=float), rows[column].to_numpy(dtype=float),
-                       target, higher).flops
+    for key, rows in df.groupby(["sweep", "trial_id"], sort=True):
+        first = rows.iloc[0]  # a trial's settings are the same on every row
         per_trial.append({**{k: first[k] for k in CONFIG_KEYS}, "seed": first["seed"],
-                          "flops": needed})
+                          "flops": needed.get(key, np.inf)})  # no values: not reached
     trials = pd.DataFrame(per_trial)
     keys = [k for k in CONFIG_KEYS if trials[k].notna().any()]
     trials[keys] = trials[keys].fillna(-1)  # group baselines (no subset) together
