@@ -126,8 +126,8 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
         saving = "-" if headline is None else _saving(headline, tolerance)
         lines.append(f"{dataset:14} {len(rows):>6} {_pct(base):>13} {_pct(pre):>13}  {saving}")
     lines += [h.sentence(tolerance) for h in found]
-    lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv and "
-                 "figures")
+    lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv, "
+                 "criteria.csv and figures")
     return "\n".join(lines)
 
 
