@@ -15,8 +15,17 @@ sampler seed, one run at a time (interleaved by seed), each a real `sweep run` o
 Ratios are against the `none` run of the same seed. Usage:
   python bench/early_stopping.py [--preset quick | --config FILE] [--num-samples N]
       [--seeds 0 1 2] [--schedulers none asha frontier] [--num-cpus 2] [--out FILE.csv]
+      [--keep DIR]
 A scheduler may carry settings: `frontier:first_rung=0.5,flops_factor=1` (the sweep file's
 `early_stopping:` mapping). The first scheduler listed is the reference (give `none` first).
+
+`--replay SWEEP [SWEEP ...] --settings S [S ...]` replays finished sweeps run with `--scheduler
+none` (e.g. those `--keep` kept) through the frontier rule instead, for each setting S (a
+comma-separated `key=value` list; '' for the defaults): each log's rows are fed to
+`sweep.early_stopping.FrontierRule` in the order the driver received them (`unix_time`), and a
+trial the rule stops loses its rows after that evaluation. It reports the same measures in
+seconds, and is an estimate: in a real run a stopped trial frees its slot and the trials after
+it start sooner, judged against fewer points. Use it to choose settings, then run them.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ import pandas as pd
 import yaml
 
 from analysis import headlines, hypervolume, is_baseline, load_results
+from search_spaces.stopping import FrontierOptions
+from sweep.early_stopping import FrontierRule
+from trainables.raw_data import read_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "search_spaces" / "presets"
@@ -94,6 +106,48 @@ def measure(df: pd.DataFrame, x_ref: float) -> dict:
             "saving_trial": (h.config.get("config_json") if h and h.config else None)}
 
 
+def replay(df: pd.DataFrame, options: FrontierOptions, train_size: int) -> pd.DataFrame:
+    """The rows a run with the rule would have logged: each stopped trial's rows up to the
+    evaluation at which it was stopped, that last row marked `stopped`."""
+    rule = FrontierRule(options, train_size)
+    stopped: dict[str, int] = {}
+    for record in df.sort_values(["unix_time", "evaluation"]).to_dict("records"):
+        if record["trial_id"] in stopped:
+            continue
+        verdict = rule.on_result(record)
+        if verdict is not None and verdict.stop:
+            stopped[record["trial_id"]] = int(record["evaluation"])
+    limit = df["trial_id"].map(stopped).astype(float).fillna(math.inf)
+    kept = df[df["evaluation"] <= limit].copy()
+    last = kept["trial_id"].isin(stopped) & (kept["evaluation"] == kept["trial_id"].map(stopped))
+    kept.loc[last, "status"] = "stopped"
+    return kept
+
+
+def replay_table(sweeps: list[str], settings: list[str]) -> pd.DataFrame:
+    rows = []
+    for sweep in sweeps:
+        df = load_results(sweep)
+        reference = math.log10(float(compute_of(df).max()))
+        base = measure(df, reference)
+        # The scheduler's N: the dataset's training set, as the sweep read it.
+        train_size = len(read_raw(str(df["dataset"].iloc[0])).train_y)
+        for text in settings:
+            options = FrontierOptions.from_dict(
+                {k: yaml.safe_load(v) for k, v in (item.split("=", 1)
+                                                    for item in text.split(",") if item)})
+            got = measure(replay(df, options, train_size), reference)
+            rows.append({"sweep": Path(sweep).name, "settings": text or "defaults",
+                         "stopped": got["stopped"],
+                         "compute_ratio": got["compute_gflops"] / base["compute_gflops"],
+                         "hv_ratio": got["hv_all"] / base["hv_all"],
+                         "same_headline": (got["saving_trial"] == base["saving_trial"]
+                                           and got["baseline_accuracy"]
+                                           == base["baseline_accuracy"]
+                                           and abs(got["saving"] / base["saving"] - 1) < 0.005)})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick")
@@ -103,10 +157,25 @@ def main() -> None:
     parser.add_argument("--schedulers", nargs="+", default=["none", "asha", "frontier"])
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--out", help="write the per-run table here (CSV)")
+    parser.add_argument("--keep", help="keep the sweeps in this folder (default: a temporary one)")
+    parser.add_argument("--replay", nargs="+", metavar="SWEEP",
+                        help="replay these finished `none` sweeps instead of running sweeps")
+    parser.add_argument("--settings", nargs="+", default=[""],
+                        help="with --replay: frontier settings, key=value,... ('' = defaults)")
     args = parser.parse_args()
+    if args.replay:
+        table = replay_table(args.replay, args.settings)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print()
+        print(table.groupby("settings", sort=False).agg(
+            compute_ratio=("compute_ratio", "median"), compute_ratio_max=("compute_ratio", "max"),
+            hv_ratio_min=("hv_ratio", "min"), same_headline=("same_headline", "sum"),
+            runs=("sweep", "size")).to_string(float_format=lambda v: f"{v:.3f}"))
+        return
     source = Path(args.config) if args.config else PRESETS / f"{args.preset}.yaml"
     rows = []
-    with tempfile.TemporaryDirectory() as storage:
+    with tempfile.TemporaryDirectory() as temporary:
+        storage = args.keep or temporary
         for seed in args.seeds:
             reference = None
             for i, scheduler in enumerate(args.schedulers):

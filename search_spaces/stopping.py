@@ -21,6 +21,8 @@ class FrontierOptions:
     eta: float = 3.0  # each rung is eta times the last
     pretrain_allowance: float | None = None  # mid-pretraining judged past this x the rung
     stop_ordinary: bool = False  # whether ordinary-training trials may be stopped too
+    beaten_to_target: bool = True  # stop trials beaten to the target
+    tolerance: float = 0.005  # the target: ordinary training's best accuracy less this
     metric: str = "test_accuracy"  # the accuracy column judged (higher is better)
 
     @classmethod
@@ -51,9 +53,11 @@ class FrontierOptions:
         number("flops_factor", self.flops_factor, 1, low_open=False)
         if self.pretrain_allowance is not None:
             number("pretrain_allowance", self.pretrain_allowance, 1, low_open=False)
-        if not isinstance(self.stop_ordinary, bool):
-            raise ConfigError(f"early_stopping: stop_ordinary must be true or false, got "
-                              f"{self.stop_ordinary!r}")
+        for name in ("stop_ordinary", "beaten_to_target"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"early_stopping: {name} must be true or false, got "
+                                  f"{getattr(self, name)!r}")
+        number("tolerance", self.tolerance, 0, low_open=False)
         accuracies = [c.name for c in LOG if c.kind == "float" and c.name.endswith("accuracy")]
         if self.metric not in accuracies:
             raise ConfigError(f"early_stopping: metric must be one of {', '.join(accuracies)}, "

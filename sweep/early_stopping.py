@@ -22,6 +22,15 @@ evaluation of every other trial so far. The rule:
   its compute reaches that many times the rung it passed, whichever comes first.
 - **Ordinary training** (strategy `none`) is not stopped unless `stop_ordinary`: its best accuracy
   is the target every saving is measured to, and stopping it would move the target.
+- **The race to the target** (`beaten_to_target`, on by default): the sweep's headline is the
+  pretraining trial that reaches the target (ordinary training's best accuracy less `tolerance`,
+  as `analysis.headlines` defines it) with the least compute. A pretraining trial that has not
+  reached the target, when another pretraining trial already reached it with less compute than
+  this one has spent, can no longer be that trial: it stops, at any evaluation (mid-pretraining
+  too: whatever it does next costs more). It is judged only while no ordinary-training trial is
+  running, against their best so far: the target is then as final as the sweep knows it. (An
+  ordinary-training trial that starts later and beats that best moves the target past trials
+  stopped before: name ordinary training in `baselines:` so that it runs first.)
 
 Diverged evaluations (NaN accuracy) are neither judged nor part of the frontier.
 """
@@ -48,13 +57,15 @@ class Point:
 @dataclass(frozen=True)
 class Verdict:
     """A judgement at a rung: `stop`, and the other trial's point that dominates (when stopped)
-    or the best one at no more compute (when continued; None if there is none)."""
+    or the best one at no more compute (when continued; None if there is none). `target`: for a
+    trial stopped in the race to the target, that target (None otherwise)."""
 
     trial_id: str
     stop: bool
     rung: float
     point: Point
     best_other: Point | None
+    target: float | None = None
 
     def explain(self) -> str:
         here = f"{self.point.accuracy:.2%} at {self.point.compute / 1e9:.3g} GFLOPs"
@@ -62,6 +73,8 @@ class Verdict:
             return f"continued: {here}, nothing cheaper yet"
         other = (f"{self.best_other.accuracy:.2%} reached by {self.best_other.trial_id} with "
                  f"{self.best_other.compute / 1e9:.3g}")
+        if self.target is not None:
+            return f"stopped: {here}; beaten to the target {self.target:.2%}: {other}"
         return f"{'stopped' if self.stop else 'continued'}: {here}; {other}"
 
 
@@ -97,6 +110,18 @@ class AnytimeFrontier:
         curve = self._curves.get(trial_id)
         return curve[1][-1] if curve else None
 
+    def first_reaching(self, accuracy: float, excluding: set[str]) -> Point | None:
+        """The evaluation with the least compute at which a trial not in `excluding` had reached
+        `accuracy` (its best so far at least that), or None."""
+        first: Point | None = None
+        for trial_id, (computes, bests) in self._curves.items():
+            if trial_id in excluding:
+                continue
+            i = bisect.bisect_left(bests, accuracy, key=lambda p: p.accuracy)
+            if i < len(bests) and (first is None or computes[i] < first.compute):
+                first = Point(trial_id, computes[i], bests[i].accuracy)
+        return first
+
     def best(self, compute: float, excluding: str) -> Point | None:
         """The most accurate evaluation of any trial but `excluding` at compute <= `compute`."""
         best: Point | None = None
@@ -125,19 +150,46 @@ class FrontierRule:
         self.options, self.train_size = options, train_size
         self.frontier = AnytimeFrontier()
         self._trials: dict[str, _TrialRungs] = {}
+        self._ordinary: set[str] = set()  # ordinary-training trials seen ...
+        self._ordinary_running: set[str] = set()  # ... those not ended yet
+        self._ordinary_best = -math.inf  # and their best accuracy
 
     def observe(self, record: dict[str, Any]) -> None:
         """Add a record to the frontier without judging it (rows of trials from before a
         resume, read back from the log)."""
-        self.frontier.add(record["trial_id"], int(record["evaluation"]), compute_of(record),
-                          self._accuracy(record))
+        trial_id, accuracy = record["trial_id"], self._accuracy(record)
+        self.frontier.add(trial_id, int(record["evaluation"]), compute_of(record), accuracy)
+        if is_ordinary(record):
+            self._ordinary.add(trial_id)
+            if record.get("status", "running") == "running":
+                self._ordinary_running.add(trial_id)
+            else:
+                self._ordinary_running.discard(trial_id)
+            if accuracy > self._ordinary_best:  # (False for NaN)
+                self._ordinary_best = accuracy
 
     def on_result(self, record: dict[str, Any]) -> Verdict | None:
         """Judge a trial's new evaluation if it is at a rung, then add it to the frontier.
         None: not judged (continue); otherwise the verdict."""
         verdict = self._judge(record)
         self.observe(record)
+        if verdict is not None and verdict.stop:
+            self.ended(record["trial_id"])  # (an ordinary-training trial: stop_ordinary)
         return verdict
+
+    def ended(self, trial_id: str) -> None:
+        """A trial has ended without a final record (it failed, or was stopped): an
+        ordinary-training trial no longer holds the race back. (A retry's records start it
+        again.)"""
+        self._ordinary_running.discard(trial_id)
+
+    @property
+    def target(self) -> float | None:
+        """The target of the race: ordinary training's best accuracy so far less the tolerance,
+        once no ordinary-training trial is running (None until then)."""
+        if self._ordinary_running or self._ordinary_best == -math.inf:
+            return None
+        return self._ordinary_best - self.options.tolerance
 
     def _accuracy(self, record: dict[str, Any]) -> float:
         value = record.get(self.options.metric)  # null: not measured (e.g. no validation)
@@ -153,6 +205,10 @@ class FrontierRule:
         compute, accuracy = compute_of(record), self._accuracy(record)
         if math.isnan(accuracy) or (is_ordinary(record) and not o.stop_ordinary):
             return None
+        if o.beaten_to_target and not is_ordinary(record):
+            verdict = self._race(record, compute, accuracy)
+            if verdict is not None:
+                return verdict
         trial = self._trials.get(trial_id)
         if trial is None:
             first = o.first_rung * float(record["flops_per_sample"]) * self.train_size
@@ -174,6 +230,23 @@ class FrontierRule:
             trial.next_rung *= o.eta
         return verdict
 
+    def _race(self, record: dict[str, Any], compute: float, accuracy: float) -> Verdict | None:
+        """The race to the target (module docstring): a stop verdict, or None."""
+        target = self.target
+        trial_id = record["trial_id"]
+        own = self.frontier.best_of(trial_id)
+        if own is not None and own.accuracy > accuracy:
+            accuracy = own.accuracy  # its best so far, as at a rung
+        if target is None or accuracy >= target:
+            return None
+        winner = self.frontier.first_reaching(target, excluding=self._ordinary | {trial_id})
+        if winner is None or winner.compute >= compute:
+            return None
+        verdict = Verdict(trial_id, True, compute, Point(trial_id, compute, accuracy), winner,
+                          target)
+        self._trials.setdefault(trial_id, _TrialRungs(next_rung=math.inf)).verdicts.append(verdict)
+        return verdict
+
 
 def compute_of(record: dict[str, Any]) -> float:
     """A trial's compute at an evaluation: training FLOPs plus its small set's building FLOPs
@@ -186,9 +259,13 @@ def is_ordinary(record: dict[str, Any]) -> bool:
 
 
 def in_pretraining(record: dict[str, Any]) -> bool:
-    """Whether the trial is still pretraining: in its pretraining phase, short of its last
-    epoch (the evaluation that ends that epoch gives the accuracy after pretraining)."""
-    if record.get("phase") != "pretrain" or record.get("pretrain_end"):
-        return False  # (pretrain_end: the evaluation that ended pretraining, by convergence)
+    """Whether the trial is still pretraining: its evaluation before any training (`init`: with
+    a costly small set, k-means, that can come past a rung) or in its pretraining phase, short of
+    its last epoch (the evaluation that ends that epoch gives the accuracy after pretraining)."""
+    if record.get("phase") == "init":
+        return True
+    end = record.get("pretrain_end")  # on the evaluation that ended pretraining: why
+    if record.get("phase") != "pretrain" or (isinstance(end, str) and end):
+        return False
     epochs = record.get("pretrain_epochs")
     return epochs is None or float(record["epoch"]) < float(epochs) - EPOCH_TOLERANCE

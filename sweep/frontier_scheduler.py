@@ -40,6 +40,12 @@ class FrontierScheduler(FIFOScheduler):
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self.rule.ended(trial.trial_id)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        self.rule.ended(trial.trial_id)
+
     @property
     def rule(self) -> FrontierRule:
         if self._rule is None:
@@ -69,5 +75,6 @@ def _logged_records(results: str, dataset: str, metric: str) -> list[dict[str, A
         return []
     table = pa.concat_tables(tables)
     return [row for row in table.select(["dataset", "trial_id", "evaluation", "train_flops",
-                                         "selection_flops", metric]).to_pylist()
+                                         "selection_flops", "strategy", "status",
+                                         metric]).to_pylist()
             if row["dataset"] == dataset]

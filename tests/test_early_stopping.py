@@ -11,7 +11,7 @@ import pytest
 from common.errors import ConfigError
 from search_spaces.spec import parse_spec
 from search_spaces.stopping import FrontierOptions
-from sweep.early_stopping import AnytimeFrontier, FrontierRule
+from sweep.early_stopping import AnytimeFrontier, FrontierRule, Point, in_pretraining
 
 N = 100  # training examples
 PER_SAMPLE = 10  # training FLOPs per example: one full-set epoch is 1,000 FLOPs
@@ -204,6 +204,19 @@ def test_selection_flops_count_as_compute():
     assert verdicts[0].point.compute == 600  # 200 training + 400 selection
 
 
+def test_an_evaluation_before_any_training_is_not_judged_even_past_a_rung():
+    rule = FrontierRule(options(), N)
+    # k-means costs 800 FLOPs: its evaluation of the untrained net (10%) comes past the first
+    # rung (500), where ordinary training had 80%. Judged at the end of pretraining instead.
+    kmeans = pretraining("kmeans", [(850, 0.6), (900, 0.88)], [(1000, 0.9)], strategy="kmeans",
+                         selection=800)
+    replay(rule, ORDINARY)
+    assert judged_at(replay(rule, kmeans)["kmeans"]) == [(900, False)]
+    # A row read back by pandas says NaN, not None, where pretraining has not ended.
+    mid = {**kmeans[1], "pretrain_end": math.nan}
+    assert in_pretraining(mid) and not in_pretraining({**mid, "pretrain_end": "converged"})
+
+
 def test_rows_read_back_after_a_resume_join_the_frontier_once():
     rule = FrontierRule(options(), N)
     for record in ORDINARY:  # the log's rows from before the crash
@@ -212,6 +225,80 @@ def test_rows_read_back_after_a_resume_join_the_frontier_once():
         rule.observe(record)
     slow = curve("slow", [(0, 0.1), (500, 0.6)], strategy="random")
     assert judged_at(replay(rule, slow)["slow"]) == [(500, True)]
+
+
+# Ordinary training that has ended (its last row final): the target is 0.94 - 0.005 = 0.935.
+ENDED = ORDINARY[:-1] + [{**ORDINARY[-1], "status": "finished"}]
+RACE_ONLY = {"margin": 1.0}  # no trial is ever 100 points ahead: only the race stops trials
+
+
+def test_a_trial_beaten_to_the_target_stops_even_mid_pretraining():
+    rule = FrontierRule(options(**RACE_ONLY), N)
+    winner = pretraining("winner", [(100, 0.5)], [(1000, 0.90), (2000, 0.94), (3000, 0.96)],
+                         strategy="class_mean")
+    # Still pretraining at 2,500 FLOPs, at 0.60: whatever it reaches next costs more than 2,000.
+    loser = pretraining("loser", [(1000, 0.4), (1500, 0.5), (2500, 0.6), (2800, 0.7)],
+                        [(4000, 0.97)])
+    replay(rule, ENDED)
+    verdicts = replay(rule, winner, loser)
+    assert rule.target == pytest.approx(0.935)
+    assert judged_at(verdicts["loser"]) == [(2500, True)]
+    assert verdicts["loser"][0].best_other == Point("winner", 2000, 0.94)
+    assert verdicts["loser"][0].explain() == (
+        "stopped: 60.00% at 2.5e-06 GFLOPs; beaten to the target 93.50%: 94.00% reached by "
+        "winner with 2e-06")
+    assert not any(v.stop or v.target for v in verdicts["winner"])  # first to the target
+
+
+def test_a_trial_that_reached_the_target_or_is_not_yet_beaten_runs_on():
+    rule = FrontierRule(options(**RACE_ONLY), N)
+    winner = pretraining("winner", [(100, 0.5)], [(1000, 0.90), (2000, 0.94), (3000, 0.96)],
+                         strategy="class_mean")
+    # Reached the target too, later (at 2,500): its points above it stay for the frontier.
+    second = curve("second", [(0, 0.1), (1500, 0.8), (2500, 0.95), (5000, 0.97)],
+                   strategy="random")
+    # Behind, but with less compute than the winner needed: it could still be first.
+    cheap = curve("cheap", [(0, 0.1), (1500, 0.5)], strategy="random")
+    replay(rule, ENDED)
+    verdicts = replay(rule, winner, second, cheap)
+    assert all(not v.stop for v in verdicts["second"] + verdicts["cheap"])
+
+
+def test_the_race_waits_for_ordinary_training_and_ordinary_training_is_no_winner():
+    loser = curve("loser", [(0, 0.1), (3000, 0.5), (6000, 0.6)], strategy="random")
+    winner = curve("winner", [(0, 0.1), (2000, 0.94)], strategy="class_mean")
+    def stops(rule: FrontierRule, ordinary: list[dict], *curves: list[dict]) -> bool:
+        replay(rule, ordinary)
+        return any(v.stop for v in replay(rule, *curves)["loser"])
+
+    assert stops(FrontierRule(options(**RACE_ONLY), N), ENDED, winner, loser)
+    # Ordinary training still running (no final row): the target may still rise, no race.
+    assert not stops(FrontierRule(options(**RACE_ONLY), N), ORDINARY, winner, loser)
+    # Ended without a final row (its worker failed for good): the race goes on without it.
+    rule = FrontierRule(options(**RACE_ONLY), N)
+    replay(rule, ORDINARY)
+    rule.ended("ordinary")
+    assert any(v.stop for v in replay(rule, winner, loser)["loser"])
+    # Ordinary training ended, but only it reached the target: no pretraining trial has won.
+    assert not stops(FrontierRule(options(**RACE_ONLY), N), ENDED, loser)
+    # Off: the rule never races.
+    assert not stops(FrontierRule(options(beaten_to_target=False, **RACE_ONLY), N), ENDED,
+                     winner, loser)
+    # The tolerance is the analysis's: 0.94 - 0.005, as `sweep analyze` reaches a target.
+    from analysis.savings import DEFAULT_TOLERANCE
+
+    assert FrontierOptions().tolerance == DEFAULT_TOLERANCE
+
+
+def test_anytime_frontier_answers_the_first_point_to_reach_an_accuracy():
+    frontier = AnytimeFrontier()
+    for i, (c, a) in enumerate([(100, 0.5), (200, 0.7), (300, 0.6)]):
+        frontier.add("a", i, c, a)
+    frontier.add("b", 0, 150, 0.7)
+    assert frontier.first_reaching(0.7, excluding=set()) == Point("b", 150, 0.7)
+    assert frontier.first_reaching(0.7, excluding={"b"}) == Point("a", 200, 0.7)
+    assert frontier.first_reaching(0.55, excluding={"b"}) == Point("a", 200, 0.7)
+    assert frontier.first_reaching(0.8, excluding=set()) is None
 
 
 def test_anytime_frontier_answers_the_best_point_at_no_more_compute():
@@ -233,6 +320,8 @@ def test_anytime_frontier_answers_the_best_point_at_no_more_compute():
     ({"first_rung": 0}, "first_rung must be a finite number > 0"),
     ({"pretrain_allowance": 0.5}, "pretrain_allowance must be a finite number >= 1"),
     ({"stop_ordinary": "yes"}, "stop_ordinary must be true or false"),
+    ({"beaten_to_target": 1}, "beaten_to_target must be true or false"),
+    ({"tolerance": -0.01}, "tolerance must be a finite number >= 0"),
     ({"metric": "test_loss"}, "metric must be one of test_accuracy"),
     ({"patience": 3}, "unknown option 'patience'"),
 ])
@@ -256,8 +345,8 @@ def test_a_resumed_sweep_reads_the_frontier_back_from_the_log(tmp_path):
     results = str(tmp_path / "results")
     (tmp_path / "results").mkdir()
     log = ResultLog(results, flush_every_s=0)
-    for record in ORDINARY:  # an ended trial: its rows in its one file
-        log.add({**record, "dataset": "digits", "status": "running"})
+    for record in ENDED:  # an ended trial: its rows in its one file
+        log.add({"status": "running", **record, "dataset": "digits"})
     log.close("digits", "ordinary")
     running = curve("running", [(0, 0.1), (200, 0.95)], strategy="random")
     for record in running:  # a trial that was running: its rows in segments only
@@ -273,6 +362,7 @@ def test_a_resumed_sweep_reads_the_frontier_back_from_the_log(tmp_path):
     assert frontier.best(1000, excluding="running").accuracy == 0.85
     assert frontier.best(1000, excluding="").trial_id == "running"
     assert frontier.best(150, excluding="").accuracy == 0.1  # mnist's 0.99 at 100 is not here
+    assert scheduler.rule.target == pytest.approx(0.935)  # ordinary training ended: the race is on
     # Pickled with the experiment, it forgets the frontier and reads it again when next used.
     import pickle
 
@@ -312,22 +402,31 @@ def test_a_sweep_with_the_frontier_scheduler_names_its_stopped_trials(tmp_path):
     assert len(slow) >= 1, last[["strategy", "lr"]]
     assert (slow["status"] == "stopped").all() and (slow["stop_reason"] == "early_stopped").all()
     stopped = last[last["status"] == "stopped"]
+    ordinary_best = df.loc[df["strategy"] == "none", "test_accuracy"].max()
     for trial_id, row in stopped.iterrows():
-        # Judged after pretraining: its last row is fine-tuning, or the end of pretraining.
-        assert row["phase"] == "finetune" or row["epoch"] == row["pretrain_epochs"], row
         rows = df[df["trial_id"] == trial_id].sort_values("evaluation")
         assert (rows["status"].iloc[:-1] == "running").all()
         compute = row["train_flops"] + row["selection_flops"]
-        assert compute >= row["flops_per_sample"] * 1437  # not before the first rung
-        # The progress line names the trial that dominated it, and the log bears it out: that
-        # trial had 2 points more than this one's best, with at most 1/1.5 of its compute.
+        best = rows["test_accuracy"].max()
+        # The progress line names the trial that stopped it, and the log bears it out.
         line = next(li for li in result.stdout.splitlines() if f"done   {trial_id}" in li)
         other = re.search(r"\(stopped: .* reached by (\w+) with", line).group(1)
         assert other != trial_id and other in last.index
         theirs = df[df["trial_id"] == other]
-        best = rows["test_accuracy"].max()
-        assert ((theirs["test_accuracy"] >= best + 0.02)
-                & (theirs["train_flops"] + theirs["selection_flops"] <= compute / 1.5)).any()
+        their_compute = theirs["train_flops"] + theirs["selection_flops"]
+        race = re.search(r"beaten to the target ([\d.]+)%", line)
+        if race:  # another pretraining trial reached the target with less compute
+            target = float(race.group(1)) / 100
+            assert target <= ordinary_best - 0.005 + 1e-4 and best < target
+            assert last.loc[other, "strategy"] != "none"
+            assert ((theirs["test_accuracy"] >= target - 1e-4) & (their_compute < compute)).any()
+            continue
+        # Judged at a rung after pretraining: its last row is fine-tuning or the end of
+        # pretraining, past the first rung; the other trial had 2 points more than this one's
+        # best with at most 1/1.5 of its compute.
+        assert row["phase"] == "finetune" or row["epoch"] == row["pretrain_epochs"], row
+        assert compute >= row["flops_per_sample"] * 1437
+        assert ((theirs["test_accuracy"] >= best + 0.02) & (their_compute <= compute / 1.5)).any()
     study = optuna.load_study(study_name="fr-digits", storage=f"sqlite:///{tmp_path}/fr/optuna.db")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 6  # stopped trials reach Optuna with their last point
