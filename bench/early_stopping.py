@@ -51,6 +51,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "search_spaces" / "presets"
 
 
+def parse_settings(text: str) -> dict:
+    """`key=value,key=value` (values in YAML) as the `early_stopping:` mapping; '' is {}."""
+    return {k: yaml.safe_load(v) for k, v in (item.split("=", 1)
+                                               for item in text.split(",") if item)}
+
+
+def same_headline(got: dict, base: dict) -> bool:
+    """The same configuration reaches the same target with the same saving (within 0.5%)."""
+    return bool(got["saving_trial"] == base["saving_trial"]
+                and got["baseline_accuracy"] == base["baseline_accuracy"]
+                and math.isclose(got["saving"], base["saving"], rel_tol=0.005))
+
+
 def sweep_file(source: Path, scheduler: str, storage: str, name: str) -> Path:
     """The source sweep file with `scheduler` (and its `early_stopping:` settings) set."""
     spec = yaml.safe_load(source.read_text())
@@ -58,8 +71,7 @@ def sweep_file(source: Path, scheduler: str, storage: str, name: str) -> Path:
     spec["scheduler"] = kind
     spec.pop("early_stopping", None)
     if settings:
-        spec["early_stopping"] = {k: yaml.safe_load(v) for k, v in
-                                  (item.split("=", 1) for item in settings.split(","))}
+        spec["early_stopping"] = parse_settings(settings)
     path = Path(storage, f"{name}.yaml")
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -133,18 +145,13 @@ def replay_table(sweeps: list[str], settings: list[str]) -> pd.DataFrame:
         # The scheduler's N: the dataset's training set, as the sweep read it.
         train_size = len(read_raw(str(df["dataset"].iloc[0])).train_y)
         for text in settings:
-            options = FrontierOptions.from_dict(
-                {k: yaml.safe_load(v) for k, v in (item.split("=", 1)
-                                                    for item in text.split(",") if item)})
+            options = FrontierOptions.from_dict(parse_settings(text))
             got = measure(replay(df, options, train_size), reference)
             rows.append({"sweep": Path(sweep).name, "settings": text or "defaults",
                          "stopped": got["stopped"],
                          "compute_ratio": got["compute_gflops"] / base["compute_gflops"],
                          "hv_ratio": got["hv_all"] / base["hv_all"],
-                         "same_headline": (got["saving_trial"] == base["saving_trial"]
-                                           and got["baseline_accuracy"]
-                                           == base["baseline_accuracy"]
-                                           and abs(got["saving"] / base["saving"] - 1) < 0.005)})
+                         "same_headline": same_headline(got, base)})
     return pd.DataFrame(rows)
 
 
@@ -192,11 +199,8 @@ def main() -> None:
     base = table[table["scheduler"] == args.schedulers[0]].set_index("seed")
     for column in ("compute_gflops", "hv_all", "hv_pretraining", "saving"):
         table[f"{column}_ratio"] = table[column] / table["seed"].map(base[column])
-    # The same headline: the same configuration, target and saving as without early stopping.
-    table["same_headline"] = (
-        (table["saving_trial"] == table["seed"].map(base["saving_trial"]))
-        & (table["baseline_accuracy"] == table["seed"].map(base["baseline_accuracy"]))
-        & ((table["saving_ratio"] - 1).abs() < 0.005))
+    table["same_headline"] = [same_headline(row, base.loc[row["seed"]])
+                              for _, row in table.iterrows()]
     if args.out:
         table.to_csv(args.out, index=False)
     summary = table.groupby("scheduler", sort=False).agg(
