@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sampler", choices=SAMPLERS, help="override the preset's sampler")
     run.add_argument("--scheduler", choices=SCHEDULERS,
                      help="frontier: stop a trial once other trials reached more accuracy for "
-                          "no more FLOPs (settings: early_stopping in a sweep file); asha: "
+                          "less FLOPs, or another pretraining trial reached ordinary training's "
+                          "best for less (settings: early_stopping in a sweep file); asha: "
                           "successive halving on test accuracy at equal samples")
     run.add_argument("--max-failures", type=int, default=DEFAULTS["max_failures"],
                      help="retries of a failed trial, each from its last checkpoint")
