@@ -1,6 +1,6 @@
 """The define-by-run search space: reads like the experiment's description, computes nothing.
 
-    choose a strategy;
+    choose a strategy (a baseline is ordinary training, chosen or not);
     if it selects a subset, choose how to size it (fraction or Q) and the size;
     if it pretrains at all, choose the pretraining epochs;
     choose the nuisance values (width, lr, batch size, ...) that are searched.
@@ -25,7 +25,11 @@ SEARCH_ONLY = ("size_by",)
 def define_space(trial: Any, spec: SweepSpec, dataset: str) -> dict[str, Any]:
     """Optuna define-by-run function for one dataset's study (bind the last two with partial)."""
     search = spec.search
-    strategy = trial.suggest_categorical("strategy", list(spec.strategies))
+    constants = {**spec.fixed, "dataset": dataset}
+    if _unsampled_baseline(trial, spec):
+        strategy = constants["strategy"] = "none"
+    else:
+        strategy = trial.suggest_categorical("strategy", list(spec.strategies))
     if strategy in SIZED_STRATEGIES:
         size_by = trial.suggest_categorical("size_by", list(search.get("size_by", SIZE_BY)))
         if size_by == "fraction":
@@ -37,7 +41,17 @@ def define_space(trial: Any, spec: SweepSpec, dataset: str) -> dict[str, Any]:
     for key in NUISANCE:
         if key in search:
             _suggest(trial, key, search[key])
-    return {**spec.fixed, "dataset": dataset}
+    return constants
+
+
+def _unsampled_baseline(trial: Any, spec: SweepSpec) -> bool:
+    """Whether this is a baseline (an enqueued ordinary-training trial) of a sweep whose sampler
+    does not choose ordinary training (`none` not among the strategies): its strategy is then a
+    constant, not a parameter the sampler learns from, and ordinary training runs only as the
+    baselines say. (Optuna keeps an enqueued trial's values in `_fixed_params`; a trial replayed
+    from the log has all of its values fixed.)"""
+    fixed = getattr(trial, "_fixed_params", None) or {}
+    return "none" not in spec.strategies and fixed.get("strategy") == "none"
 
 
 def _suggest(trial: Any, name: str, domain: Domain) -> Any:
@@ -66,6 +80,7 @@ class _Replay:
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
+        self._fixed_params = settings  # what an enqueued Optuna trial would carry
         self.params: dict[str, Any] = {}
         self.domains: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {}
 

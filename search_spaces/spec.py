@@ -17,7 +17,8 @@ completely here, before Ray starts: every problem is a one-line `ConfigError`.
       overdetermination_ratio: {low: 0.25, high: 4, log: true}
       pretrain_epochs: {low: 1, high: 20}
       lr: {low: 3.0e-4, high: 3.0e-3, log: true}
-    baselines: [{}]            # ordinary-training trials run first (strategy none)
+    baselines: [{}]            # ordinary-training trials run first (strategy none), sampled
+                               # or not (without none in strategy, only these run)
 """
 
 from __future__ import annotations
@@ -217,9 +218,6 @@ def _parse(data: Any) -> SweepSpec:
         baselines=tuple({k: v for k, v in b.items() if k != "strategy"} for b in baselines),
     )
     spec.validate()
-    if spec.baselines and "none" not in spec.strategies:
-        raise ConfigError("baselines are ordinary-training trials: add none to search.strategy, "
-                          "or give baselines: []")
     if spec.early_stopping and spec.scheduler != "frontier":
         raise ConfigError("early_stopping: these are the frontier scheduler's settings; set "
                           "scheduler: frontier")

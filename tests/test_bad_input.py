@@ -221,8 +221,6 @@ CASES = [
     Case("config-baseline-pretrains", "config", _yaml("baselines: [{strategy: random}]\n"),
          "strategy must be none"),
     Case("config-unknown-sampler", "config", _yaml("sampler: grid\n"), "unknown sampler 'grid'"),
-    Case("config-baselines-without-none", "config", _yaml("search: {strategy: [class_mean]}\n"),
-         "add none to search.strategy"),
     Case("config-early-stopping-bad", "config",
          _yaml("scheduler: frontier\nearly_stopping: {margin: -1}\n"),
          "margin must be a finite number >= 0"),

@@ -48,3 +48,33 @@ def test_space_is_conditional_on_strategy():
     assert 1 <= trial.params["pretrain_epochs"] <= 5
     assert isinstance(trial.params["pretrain_epochs"], int)
     assert constants == {"width": 4, "dataset": "digits"}  # the sweep's name is not a setting
+
+
+def test_baselines_run_when_the_sampler_does_not_choose_ordinary_training():
+    from search_spaces import baseline_points, replay_space
+
+    # `none` is not among the sampled strategies: ordinary training runs only as the baselines.
+    spec = parse_spec({"search": {"strategy": ["class_mean", "random"], "seed": [0, 1, 2],
+                                  "size_by": ["fraction"],
+                                  "subset_fraction": {"low": 0.1, "high": 0.5},
+                                  "pretrain_epochs": {"low": 1, "high": 5}},
+                       "baselines": [{"seed": 1}]}, "test")
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for point in baseline_points(spec):
+        study.enqueue_trial(point)
+    baseline = study.ask()
+    constants = define_space(baseline, spec, "digits")
+    assert constants["strategy"] == "none"  # a constant: not a parameter the sampler learns
+    assert baseline.params == {"seed": 1}
+    config = TrialConfig.from_dict(trial_settings({**baseline.params, **constants}))
+    assert config.strategy == "none" and config.seed == 1
+    strategies = set()
+    for _ in range(40):
+        trial = study.ask()
+        constants = define_space(trial, spec, "digits")
+        strategies.add({**trial.params, **constants}["strategy"])
+    assert strategies == {"class_mean", "random"}  # the sampler never draws ordinary training
+    # Rebuilt from the log (a resumed study), the baseline has the same parameters.
+    params, domains = replay_space(spec, "digits", config.__dict__ | {"dataset": "digits"})
+    assert params == {"seed": 1} and set(domains) == {"seed"}
