@@ -30,7 +30,8 @@ evaluation of every other trial so far. The rule:
   too: whatever it does next costs more). It is judged only while no ordinary-training trial is
   running, against their best so far: the target is then as final as the sweep knows it. (An
   ordinary-training trial that starts later and beats that best moves the target past trials
-  stopped before: name ordinary training in `baselines:` so that it runs first.)
+  stopped before. Leave `none` out of the sampled strategies and give ordinary training as
+  `baselines:`: they run first, and once they end the target is final and the race exact.)
 
 Diverged evaluations (NaN accuracy) are neither judged nor part of the frontier.
 """
@@ -218,9 +219,7 @@ class FrontierRule:
         if in_pretraining(record) and (o.pretrain_allowance is None
                                        or compute < o.pretrain_allowance * trial.next_rung):
             return None  # the rung waits for the end of pretraining (or the allowance)
-        own = self.frontier.best_of(trial_id)  # the trial's anytime accuracy: its best so far
-        if own is not None and own.accuracy > accuracy:
-            accuracy = own.accuracy
+        accuracy = self._best_so_far(trial_id, accuracy)
         best = self.frontier.best(compute / o.flops_factor, excluding=trial_id)
         stop = best is not None and best.accuracy >= accuracy + o.margin
         verdict = Verdict(trial_id, stop, trial.next_rung, Point(trial_id, compute, accuracy),
@@ -230,13 +229,16 @@ class FrontierRule:
             trial.next_rung *= o.eta
         return verdict
 
+    def _best_so_far(self, trial_id: str, accuracy: float) -> float:
+        """A trial's anytime accuracy: the best of its earlier evaluations and this one's."""
+        own = self.frontier.best_of(trial_id)
+        return own.accuracy if own is not None and own.accuracy > accuracy else accuracy
+
     def _race(self, record: dict[str, Any], compute: float, accuracy: float) -> Verdict | None:
         """The race to the target (module docstring): a stop verdict, or None."""
         target = self.target
         trial_id = record["trial_id"]
-        own = self.frontier.best_of(trial_id)
-        if own is not None and own.accuracy > accuracy:
-            accuracy = own.accuracy  # its best so far, as at a rung
+        accuracy = self._best_so_far(trial_id, accuracy)
         if target is None or accuracy >= target:
             return None
         winner = self.frontier.first_reaching(target, excluding=self._ordinary | {trial_id})
