@@ -76,9 +76,10 @@ def main() -> None:
 
     started = time.perf_counter()
     from sweep import quiet
+    from sweep.launcher import LOCAL_RAY_SYSTEM_CONFIG
 
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
-             logging_level=quiet.configure(verbose=False))
+             logging_level=quiet.configure(verbose=False), _system_config=LOCAL_RAY_SYSTEM_CONFIG)
     ray_start = time.perf_counter() - started
     rows = []
     with tempfile.TemporaryDirectory() as storage:

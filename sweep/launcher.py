@@ -177,6 +177,15 @@ def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], option
         return reading.result()
 
 
+# A local Ray without two things a sweep never uses, which slow its start on a small machine:
+# metrics collection (there is no dashboard, and without ray[default] no metrics agent either:
+# the raylet waits ~1 s for it at every start) and the idle workers Ray prestarts for the first
+# driver (Tune gives its trial actors a runtime_env, so they never take those workers; the
+# workers only compete for the CPUs while the first trials start).
+LOCAL_RAY_SYSTEM_CONFIG = {"enable_metrics_collection": False,
+                           "prestart_worker_first_driver": False}
+
+
 def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     import ray
 
@@ -192,7 +201,7 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
             # No dashboard for a local Ray (and were one started, it would be localhost only).
             ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus,
                      dashboard_host="127.0.0.1", include_dashboard=False,
-                     logging_level=level)
+                     logging_level=level, _system_config=LOCAL_RAY_SYSTEM_CONFIG)
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
