@@ -131,6 +131,26 @@ def write_bytes_atomic(location: str, data: bytes) -> None:
             f.write(data)
 
 
+def create_exclusive(location: str, data: bytes) -> bool:
+    """Create the file `location` holding `data`, in one step, only if no file is there: True
+    when this call created it. On local disk a complete temporary file is hard-linked to the
+    name (atomic; it fails if the name exists). False where the file exists, and on an object
+    store, which offers no such write here: the caller falls back to its own protocol."""
+    fs, path = filesystem(location)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        return False
+    folder, name = path.rsplit("/", 1)
+    tmp = Path(f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.link(tmp, path)
+        return True
+    except (FileExistsError, FileNotFoundError):  # a file is there; no folder
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_text_atomic(location: str, text: str) -> None:
     write_bytes_atomic(location, text.encode())
 

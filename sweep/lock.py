@@ -4,9 +4,10 @@
 driver that holds it rewrites it every `HEARTBEAT_S`; another `sweep run`/`resume` on the folder
 sees a fresh lease and stops with one line naming the holder. A lease not renewed for `STALE_S`
 (its driver died with its node), or held by a process of this host that no longer exists, is
-taken over by `resume`. After writing the lease a driver reads
-it back a moment later and goes on only if it still holds it: two drivers starting at the same
-moment on an object store without conditional writes cannot both win. Released on exit.
+taken over by `resume`. On local disk a new lease is created exclusively (only one driver can
+create the file). Otherwise (an object store, or a lease being taken over) a driver writes the
+lease, reads it back a moment later and goes on only if it still holds it: two drivers starting
+at the same moment without conditional writes cannot both win. Released on exit.
 """
 
 from __future__ import annotations
@@ -52,11 +53,15 @@ class SweepLock:
         held = self.holder()
         if held is not None and held.get("token") != self.token:
             raise UserError(_held_message(self.location, held))
-        self._beat()
-        time.sleep(SETTLE_S)
-        held = self.holder()
-        if held is None or held.get("token") != self.token:
-            raise UserError(_held_message(self.location, held or {}))
+        if not storage.create_exclusive(self.location, self._lease().encode()):
+            held = self.holder()  # one just created exclusively does not read its lease back
+            if held is not None:
+                raise UserError(_held_message(self.location, held))
+            self._beat()
+            time.sleep(SETTLE_S)
+            held = self.holder()
+            if held is None or held.get("token") != self.token:
+                raise UserError(_held_message(self.location, held or {}))
         self._thread = threading.Thread(target=self._run, name="sweep-lock", daemon=True)
         self._thread.start()
 
@@ -78,9 +83,11 @@ class SweepLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+    def _lease(self) -> str:
+        return json.dumps({**self.owner, "heartbeat": time.time()})
+
     def _beat(self) -> None:
-        lease = {**self.owner, "heartbeat": time.time()}
-        storage.write_text_atomic(self.location, json.dumps(lease))
+        storage.write_text_atomic(self.location, self._lease())
 
     def _run(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):

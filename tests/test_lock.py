@@ -1,0 +1,76 @@
+"""The sweep lock's two ways in: a new lease on local disk is created exclusively (no wait), and
+a lease already there (a dead or stale holder's, or any on an object store) is written, then read
+back after SETTLE_S. test_interrupts runs it between real drivers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from common import storage
+from common.errors import UserError
+from sweep import lock
+from sweep.lock import SweepLock
+
+
+def test_create_exclusive_creates_once_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "f.json"
+    assert storage.create_exclusive(str(target), b"first")
+    assert not storage.create_exclusive(str(target), b"second")
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+    assert not storage.create_exclusive(str(tmp_path / "missing" / "f.json"), b"x")
+
+
+def test_a_new_local_lease_is_taken_without_waiting(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "SETTLE_S", 30.0)  # were it waited for, the test would take 30 s
+    started = time.monotonic()
+    held = SweepLock(str(tmp_path))
+    held.acquire()
+    assert time.monotonic() - started < 5
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == held.token
+    with pytest.raises(UserError, match="is in use by another driver"):
+        SweepLock(str(tmp_path)).acquire()
+    held.release()
+    assert not (tmp_path / "lock.json").exists()
+
+
+def test_of_drivers_starting_together_exactly_one_wins(tmp_path):
+    outcomes: list[str] = []
+    winners: list[SweepLock] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        barrier.wait()
+        held = SweepLock(str(tmp_path))
+        try:
+            held.acquire()
+            outcomes.append("won")
+            winners.append(held)
+        except UserError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for held in winners:
+        held.release()
+    assert sorted(outcomes) == ["refused"] * 3 + ["won"]
+
+
+def test_a_dead_holders_lease_is_taken_over_after_reading_it_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "SETTLE_S", 0.2)
+    dead = {"host": lock.socket.gethostname(), "pid": 2**22 + 12345, "token": "old",
+            "heartbeat": time.time()}
+    (tmp_path / "lock.json").write_text(json.dumps(dead))
+    started = time.monotonic()
+    taker = SweepLock(str(tmp_path))
+    taker.acquire()
+    assert time.monotonic() - started >= 0.2  # the written lease was read back
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == taker.token
+    taker.release()
