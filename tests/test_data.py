@@ -16,6 +16,25 @@ def test_digits_is_a_fixed_stratified_split():
     assert np.bincount(a.test_y).min() >= 35  # every class is in the test set
 
 
+def test_digits_read_without_sklearn_equals_sklearns_own_split(monkeypatch):
+    import subprocess
+    import sys
+
+    from trainables import raw_data
+
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys; from trainables import read_raw; read_raw('digits');"
+         " print(sorted(m for m in sys.modules if m.startswith('sklearn')))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert imported == "[]"  # no 2 s of imports
+    fast, slow = read_raw("digits"), raw_data._read_digits_with_sklearn()
+    for field in ("train_x", "train_y", "test_x", "test_y"):
+        assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+        assert getattr(fast, field).dtype == getattr(slow, field).dtype, field
+    monkeypatch.setattr(raw_data, "_digits_table", lambda: None)  # the file moved: same data
+    assert np.array_equal(read_raw("digits").test_x, slow.test_x)
+
+
 def test_load_dataset_normalises_on_the_training_set():
     data = load_dataset(TrialConfig.from_dict({"dataset": "digits"}))
     assert data.train_x.dtype == torch.float32 and data.train_y.dtype == torch.int64

@@ -86,8 +86,41 @@ def read_raw(name: str, data_dir: str | None = None, download: bool = False) -> 
 
 # ---- digits: scikit-learn's bundled 8x8 digits, a fixed stratified 80/20 split ----
 
+# The split: train_test_split(test_size=0.2, stratify=labels, random_state=0) of the 1,797
+# images, stored as its train then test indices, so that reading digits needs neither
+# `sklearn.datasets` nor `sklearn.model_selection` (2.2 s of imports, more than all the rest of
+# a trial's set-up). tests/test_data.py checks it against scikit-learn's own.
+_DIGITS_SPLIT = Path(__file__).with_name("digits_split.npy")
+_DIGITS_TEST = 360
+
 
 def _read_digits() -> RawData:
+    table = _digits_table()
+    if table is None:  # scikit-learn moved its file: read it the long way
+        return _read_digits_with_sklearn()
+    images = table[:, :-1].reshape(-1, 1, 8, 8).astype(np.uint8)  # values 0..16
+    labels = table[:, -1].astype(np.int64)
+    order = np.load(_DIGITS_SPLIT).astype(np.int64)
+    train, test = order[:-_DIGITS_TEST], order[-_DIGITS_TEST:]
+    return RawData("digits", images[train], labels[train], images[test], labels[test], 10,
+                   "sklearn.datasets.load_digits")
+
+
+def _digits_table() -> np.ndarray | None:
+    """scikit-learn's digits file as `load_digits` reads it (64 pixels and the label a row),
+    found without importing scikit-learn; None if it is not where it has always been."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    if not path.is_file():
+        return None
+    return np.loadtxt(path, delimiter=",")
+
+
+def _read_digits_with_sklearn() -> RawData:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
