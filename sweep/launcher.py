@@ -177,13 +177,36 @@ def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], option
         return reading.result()
 
 
-# A local Ray without two things a sweep never uses, which slow its start on a small machine:
-# metrics collection (there is no dashboard, and without ray[default] no metrics agent either:
-# the raylet waits ~1 s for it at every start) and the idle workers Ray prestarts for the first
-# driver (Tune gives its trial actors a runtime_env, so they never take those workers; the
-# workers only compete for the CPUs while the first trials start).
-LOCAL_RAY_SYSTEM_CONFIG = {"enable_metrics_collection": False,
-                           "prestart_worker_first_driver": False}
+# A local Ray made for short trials:
+# - no metrics collection: there is no dashboard, and without ray[default] no metrics agent
+#   either; the raylet waited ~1 s for one at every start;
+# - the workers Ray starts with the driver (one per CPU) import what a trial imports (~3.5 s:
+#   torch, the compiler stack its optimizers load, Ray Tune, the pipeline) while Ray and the
+#   driver are still setting up, so that the first trials start in a ready process. Trials can
+#   take those workers because `_share_prestarted_workers` gives them no runtime_env. (Importing
+#   these initialises no GPU: a trial's GPUs are assigned when it starts.)
+LOCAL_RAY_SYSTEM_CONFIG = {
+    "enable_metrics_collection": False,
+    "preload_python_modules": ["torch", "torch._dynamo", "ray.tune", "trainables.tune_adapter",
+                               "trainables.train"],
+}
+
+
+def _share_prestarted_workers() -> None:
+    """Let Tune's trial actors take the idle workers Ray starts ahead. Tune gives every trainable
+    a runtime_env of environment variables: `PL_DISABLE_FORK` (for PyTorch Lightning, which this
+    pipeline does not use), and AWS credentials where they are set. Ray runs an actor only in a
+    worker of its runtime_env, and the idle workers have none, so each of the first trials
+    started a new process (~4 s of imports). Without that variable the runtime_env is empty
+    unless credentials must travel (a sweep on S3 then starts its workers as before). Tune keeps
+    the variable in a private table; should it move, trials start in new workers again."""
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:
+        return
+    defaults = getattr(class_cache, "DEFAULT_ENV_VARS", None)
+    if isinstance(defaults, dict):
+        defaults.pop("PL_DISABLE_FORK", None)
 
 
 def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
@@ -361,6 +384,7 @@ def _trainable(settings: SweepSettings, dataset: str, raw: RawData) -> Any:
     from sweep.results_log import last_logged_evaluation
     from trainables.tune_adapter import tune_trainable
 
+    _share_prestarted_workers()
     layout = settings.layout
     return tune.with_resources(
         tune.with_parameters(

@@ -1,0 +1,32 @@
+"""The local Ray a sweep starts: the modules its idle workers import ahead exist, and Tune's trial
+actors carry no runtime_env, so that they run in those workers rather than in new processes
+(bench/quick_vs_loop.py measures what that saves)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from sweep import launcher
+
+
+@pytest.mark.parametrize("module", launcher.LOCAL_RAY_SYSTEM_CONFIG["preload_python_modules"])
+def test_every_module_the_workers_import_ahead_exists(module):
+    importlib.import_module(module)  # Ray only logs a failed preload; a typo would go unseen
+
+
+def test_trial_actors_get_no_runtime_env_unless_credentials_must_travel(monkeypatch):
+    from ray.tune.execution.class_cache import ENV_VARS_TO_PROPAGATE, _ActorClassCache
+    from ray.tune.trainable import Trainable
+
+    class Trial(Trainable):
+        pass
+
+    for name in ENV_VARS_TO_PROPAGATE:
+        monkeypatch.delenv(name, raising=False)
+    launcher._share_prestarted_workers()
+    assert not _ActorClassCache().get(Trial)._default_options["runtime_env"].get("env_vars")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")  # an S3 sweep: Tune must still pass it on
+    runtime_env = _ActorClassCache().get(Trial)._default_options["runtime_env"]
+    assert runtime_env == {"env_vars": {"AWS_ACCESS_KEY_ID": "key"}}
