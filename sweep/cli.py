@@ -266,7 +266,8 @@ def _stop_autoscaler_monitor() -> None:
     from ray._private import ray_constants, worker
 
     node = getattr(worker, "_global_node", None)
-    for info in getattr(node, "all_processes", {}).get(ray_constants.PROCESS_TYPE_MONITOR, []):
+    monitor = getattr(ray_constants, "PROCESS_TYPE_MONITOR", "monitor")
+    for info in getattr(node, "all_processes", {}).get(monitor, []):
         if info.process.poll() is None:
             info.process.kill()
             info.process.wait(timeout=5)

@@ -30,3 +30,20 @@ def test_trial_actors_get_no_runtime_env_unless_credentials_must_travel(monkeypa
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")  # an S3 sweep: Tune must still pass it on
     runtime_env = _ActorClassCache().get(Trial)._default_options["runtime_env"]
     assert runtime_env == {"env_vars": {"AWS_ACCESS_KEY_ID": "key"}}
+
+
+def test_shutting_down_the_local_ray_ends_every_process_it_started():
+    import ray
+
+    from sweep import cli
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+             _system_config=launcher.LOCAL_RAY_SYSTEM_CONFIG)
+    node = ray._private.worker._global_node
+    processes = {kind: [info.process for info in infos]
+                 for kind, infos in node.all_processes.items()}
+    assert processes.get("monitor"), "no autoscaler monitor to stop first"
+    cli._shut_down_ray()
+    assert not ray.is_initialized()
+    assert {kind: [p.pid for p in started if p.poll() is None]
+            for kind, started in processes.items()} == {kind: [] for kind in processes}
