@@ -184,7 +184,9 @@ def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], option
 #   torch, the compiler stack its optimizers load, Ray Tune, the pipeline) while Ray and the
 #   driver are still setting up, so that the first trials start in a ready process. Trials can
 #   take those workers because `_share_prestarted_workers` gives them no runtime_env. (Importing
-#   these initialises no GPU: a trial's GPUs are assigned when it starts.)
+#   these initialises no GPU: a trial's GPUs are assigned when it starts.) A worker holds ~450 MB
+#   once it has imported them, so `_start_ray` keeps no more idle workers than trials run at
+#   once (`num_workers_soft_limit`): Ray ends the others after a second idle.
 LOCAL_RAY_SYSTEM_CONFIG = {
     "enable_metrics_collection": False,
     "preload_python_modules": ["torch", "torch._dynamo", "ray.tune", "trainables.tune_adapter",
@@ -222,9 +224,13 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
             ray.init(address=options.address, logging_level=level)
         else:
             # No dashboard for a local Ray (and were one started, it would be localhost only).
+            at_once = _trials_at_once(
+                options.num_cpus or os.cpu_count() or 1,
+                float("inf") if options.num_gpus is None else options.num_gpus, settings)
             ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus,
                      dashboard_host="127.0.0.1", include_dashboard=False,
-                     logging_level=level, _system_config=LOCAL_RAY_SYSTEM_CONFIG)
+                     logging_level=level, _system_config={**LOCAL_RAY_SYSTEM_CONFIG,
+                                                          "num_workers_soft_limit": at_once})
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
@@ -234,6 +240,14 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
             if need > available.get(kind, 0.0):
                 warn(f"each trial asks for {need:g} {kind} but the cluster has "
                      f"{available.get(kind, 0.0):g}; trials wait until it scales up")
+
+
+def _trials_at_once(cpus: float, gpus: float, settings: SweepSettings) -> int:
+    """How many trials fit side by side in `cpus` CPUs and `gpus` GPUs (at least one), no more
+    than --max-concurrent-trials."""
+    fits = [have / need for have, need in
+            ((cpus, settings.cpus_per_trial), (gpus, settings.gpus_per_trial)) if need > 0]
+    return max(1, min(int(min(fits, default=1)), settings.max_concurrent_trials or 2**31))
 
 
 @contextmanager
@@ -247,9 +261,8 @@ def _pending_trials_allowed(settings: SweepSettings) -> Iterator[None]:
         yield
         return
     available = ray.cluster_resources()
-    fits = [available.get(kind, 0.0) / need for kind, need in
-            (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)) if need > 0]
-    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, int(min(fits, default=1))))
+    at_once = _trials_at_once(available.get("CPU", 0.0), available.get("GPU", 0.0), settings)
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(at_once)
     try:
         yield
     finally:

@@ -47,3 +47,18 @@ def test_shutting_down_the_local_ray_ends_every_process_it_started():
     assert not ray.is_initialized()
     assert {kind: [p.pid for p in started if p.poll() is None]
             for kind, started in processes.items()} == {kind: [] for kind in processes}
+
+
+@pytest.mark.parametrize("cpus, gpus, settings, expected", [
+    (2, 0, {}, 2),
+    (16, 0, {"cpus_per_trial": 4}, 4),
+    (16, 1, {"gpus_per_trial": 0.25}, 4),  # the GPU is what runs out first
+    (16, float("inf"), {"gpus_per_trial": 0.5}, 16),  # GPUs not counted yet: CPUs decide
+    (16, 0, {"max_concurrent_trials": 3}, 3),
+    (1, 0, {"cpus_per_trial": 2}, 1),  # never fewer than one
+])
+def test_trials_at_once(cpus, gpus, settings, expected):
+    from sweep.settings import SweepSettings
+
+    settings = SweepSettings(name="x", storage="s", **settings)
+    assert launcher._trials_at_once(cpus, gpus, settings) == expected
