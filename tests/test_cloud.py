@@ -66,7 +66,8 @@ def test_head_loss_resumes_from_s3_alone(tmp_path, request, tmp_path_factory):
 
 
 def test_analyze_while_the_sweep_runs_and_after(tmp_path, store):
-    driver = start_sweep("--config", str(long_spec(tmp_path, trials=2, epochs=25)), "--num-cpus",
+    # Trials long enough to be still running when `analyze` has started and read the folder.
+    driver = start_sweep("--config", str(long_spec(tmp_path, trials=2, epochs=100)), "--num-cpus",
                          "2", "--storage", str(store), "--name", "a")
     wait_for_running_trial(store / "a" / "results", min_rows=6)
     during = run_sweep("analyze", str(store / "a"), "--out", str(tmp_path / "during"))
