@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,7 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
     from trainables.train import TrialRunner
 
     format_warning_lines()
+    sys.unraisablehook = drop_ignored_exits
     trial_config = TrialConfig.from_dict({k: v for k, v in config.items()
                                           if k not in search_only})
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
@@ -140,6 +142,19 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
         reporter.flush()
     finally:
         reporter.stop()
+
+
+def drop_ignored_exits(unraisable: Any) -> None:
+    """`sys.unraisablehook` for a trial's worker: a `SystemExit` that Python cannot raise (it
+    came up in a weakref callback or a `__del__`) is dropped without a word; anything else is
+    printed as Python prints it. Ray stops a worker with SIGTERM, and its handler raises
+    SystemExit wherever the worker's main thread is. At the end of a sweep that is sometimes
+    inside such a callback, as Tune removes the placement groups of trials whose workers are
+    still exiting: Python then ignores the SystemExit and prints "Exception ignored in" with its
+    traceback, which reached the sweep's console as if a trial had failed. Ignored it stays (the
+    worker is already on its way out); only the print goes."""
+    if not isinstance(unraisable.exc_value, SystemExit):
+        sys.__unraisablehook__(unraisable)
 
 
 class _LogPosition:
