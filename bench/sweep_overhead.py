@@ -53,17 +53,16 @@ def run_as_sweep(epochs: int, trials: int, storage: str,
                        "baselines": [{"seed": s} for s in range(trials)]}, "bench")
     import ray
 
-    from sweep import quiet
-    from sweep.launcher import LOCAL_RAY_SYSTEM_CONFIG
+    from sweep.launcher import _start_ray
 
+    settings = SweepSettings(name=f"e{epochs}", storage=storage)
+    options = RayOptions(num_cpus=num_cpus)
     start = time.perf_counter()
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             logging_level=quiet.configure(verbose=False), _system_config=LOCAL_RAY_SYSTEM_CONFIG)
+    _start_ray(options, settings)  # the local Ray the `sweep` command starts
     ray_start = time.perf_counter() - start
     try:
         began, start = time.time(), time.perf_counter()
-        folder = run_sweep(spec, SweepSettings(name=f"e{epochs}", storage=storage),
-                           RayOptions(num_cpus=num_cpus))
+        folder = run_sweep(spec, settings, options)
         wall = time.perf_counter() - start
     finally:
         ray.shutdown()
