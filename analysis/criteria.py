@@ -13,7 +13,8 @@ Compute to reach a target is interpolated between the two evaluations around the
 and carries its **bracket**: the compute of the evaluation just before the crossing and of the one
 at or past it. A saving is stated as an interval from the brackets (baseline's low / pretraining's
 high, baseline's high / pretraining's low); it is `resolved` only when that interval lies wholly
-on one side of 1 (the evaluations establish that pretraining saves, or costs). Per seed shared by
+on one side of 1 (the evaluations establish that pretraining saves, or costs); when neither side
+reaches a (fixed) target the saving is NaN and nothing is resolved. Per seed shared by
 ordinary training and pretraining, with that seed's own targets (its ordinary training's best
 accuracy, lowest loss, final accuracy): the ratio of ordinary training's compute to the best
 pretraining trial's (0 when no pretraining trial of the seed reaches it), and their median, min
@@ -27,6 +28,7 @@ import pandas as pd
 
 from analysis.load import is_baseline
 from analysis.savings import (
+    CONFIG_KEYS,
     DEFAULT_TOLERANCE,
     least_to_reach,
     saving_interval,
@@ -107,7 +109,13 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
                 "seed_min": min(per_seed, default=np.nan),
                 "seed_max": max(per_seed, default=np.nan),
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CRITERIA_COLUMNS)
+
+
+CRITERIA_COLUMNS = ["dataset", "criterion", "metric", "target", "baseline_flops", "baseline_low",
+                    "baseline_high", "pretrain_flops", "pretrain_low", "pretrain_high",
+                    "pretrain_trial", "savings", "savings_low", "savings_high", "resolved",
+                    "seeds", "seed_median", "seed_min", "seed_max"]
 
 
 def _per_seed(baseline: pd.DataFrame, pretrained: pd.DataFrame, criterion: str,
@@ -147,4 +155,9 @@ def targets_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
             table.insert(0, "metric", column)
             table.insert(0, "criterion", criterion)
             parts.append(table)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not parts:  # no blocks: still a table with its columns
+        return pd.DataFrame(columns=["criterion", "metric", "target", *CONFIG_KEYS, "seeds",
+                                     "reached", "median_gflops", "min_gflops", "max_gflops",
+                                     "median_savings_same_seed", "min_savings_same_seed",
+                                     "max_savings_same_seed"])
+    return pd.concat(parts, ignore_index=True)

@@ -197,8 +197,7 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
                       f"({v['reference_log10_flops']:.2f}, 0): pretraining "
                       f"{v['hypervolume_pretraining']:.3f}, ordinary training "
                       f"{v['hypervolume_ordinary']:.3f} (larger is better).", ""]
-        lines += _criteria_section(criteria[criteria["dataset"] == dataset] if len(criteria)
-                                   else criteria)
+        lines += _criteria_section(criteria[criteria["dataset"] == dataset])
         lines += _frontier_section(frontier[frontier["dataset"] == dataset],
                                    final_rows(df[df["dataset"] == dataset]))
         if reach is not None:
@@ -234,15 +233,19 @@ def _criteria_section(rows: pd.DataFrame) -> list[str]:
              "saving | interval | per seed (median, range, seeds) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows.to_dict("records"):
-        saving = f"{r['savings']:.2f}x" + ("" if r["resolved"] else " (not resolved)")
+        if r["savings"] != r["savings"]:  # NaN: neither side reaches the target
+            saving, interval = "neither reaches it", "-"
+        else:
+            saving = _ratio(r["savings"]) + ("" if r["resolved"] else " (not resolved)")
+            interval = _span(r["savings_low"], r["savings_high"]) + "x"
         seeds = ("-" if not r["seeds"] else
-                 f"{r['seed_median']:.2f}x ({r['seed_min']:.2f}-{r['seed_max']:.2f}), "
+                 f"{_ratio(r['seed_median'])} ({_span(r['seed_min'], r['seed_max'])}), "
                  f"{r['seeds']}")
         lines.append(f"| {CRITERION_WORDS[r['criterion']]} | {r['metric']} | "
                      f"{r['target']:.4g} | "
                      f"{gflops(r['baseline_flops'], r['baseline_low'], r['baseline_high'])} | "
                      f"{gflops(r['pretrain_flops'], r['pretrain_low'], r['pretrain_high'])} | "
-                     f"{saving} | {r['savings_low']:.2f}-{r['savings_high']:.2f}x | {seeds} |")
+                     f"{saving} | {interval} | {seeds} |")
     return lines + [""]
 
 
@@ -349,5 +352,15 @@ def _target_words(r: pd.Series) -> str:
     return f"{r['target']:.1%} {metric} ({why})"
 
 
+def _span(low: float, high: float) -> str:
+    """'1.00-4.00' (times); an unbounded end reads 'unbounded'."""
+    return "-".join("unbounded" if v == np.inf else f"{v:.2f}" for v in (low, high))
+
+
 def _ratio(value: float) -> str:
-    return "-" if value != value else f"{value:.2f}x"  # NaN: no shared seed reached it
+    """A saving for people: '1.36x'; '-' for NaN (nothing to compare: no shared seed, or
+    neither side reaches the target); 'unbounded' for inf (only pretraining reaches it, or it
+    does with no compute)."""
+    if value != value:
+        return "-"
+    return "unbounded" if value == np.inf else f"{value:.2f}x"

@@ -136,9 +136,10 @@ SAVINGS_COLUMNS = ["dataset", "target_accuracy", "baseline_flops", "baseline_tri
 
 def saving_interval(base: Reach, pre: Reach) -> tuple[float, float]:
     """A saving's interval from the two brackets: (ordinary training's low / pretraining's
-    high, ordinary training's high / pretraining's low); (0, 0) when pretraining never reaches."""
+    high, ordinary training's high / pretraining's low); (0, 0) when only ordinary training
+    reaches the target, (NaN, NaN) when neither does (nothing is resolved)."""
     if not np.isfinite(pre.flops):
-        return 0.0, 0.0
+        return (0.0, 0.0) if np.isfinite(base.flops) else (np.nan, np.nan)
     return savings_ratio(base.low, pre.high), savings_ratio(base.high, pre.low)
 
 
@@ -165,9 +166,10 @@ def _label(trial: tuple[str, str] | None) -> str | None:
 
 def savings_ratio(baseline_flops: float, pretrain_flops: float) -> float:
     """Baseline compute over pretraining compute to the same target: 0 when pretraining never
-    reaches it, inf when it does so with no compute and the baseline needs some."""
+    reaches it and ordinary training does, NaN when neither does, inf when pretraining reaches
+    it with no compute (or at all) and ordinary training needs some (or never does)."""
     if not np.isfinite(pretrain_flops):
-        return 0.0
+        return 0.0 if np.isfinite(baseline_flops) else np.nan
     if pretrain_flops == 0:
         return 1.0 if baseline_flops == 0 else float("inf")
     return baseline_flops / pretrain_flops
@@ -238,8 +240,10 @@ def target_table(df: pd.DataFrame, target: float, column: str = "test_accuracy",
     One row per configuration (everything but the seed): seeds run, seeds that reached the
     target, median / min / max compute to reach it (GFLOPs; inf when not reached), and over the
     seeds it shares with ordinary training the ratio (ordinary training's compute / this
-    configuration's): median, min and max. Ordinary training is the `none` configuration of the
-    same dataset whose seeds reach the target most often (then: the most seeds).
+    configuration's): median, min and max, over the seeds where ordinary training reaches the
+    target (a seed this configuration does not bring there counts 0, as in
+    `analysis.criteria`). Ordinary training is the `none` configuration of the same dataset
+    whose seeds reach the target most often (then: the most seeds).
     """
     curves = trial_curves(df, column) if column in df else []
     needed = {key: reach(flops, values, target, higher).flops for key, _, flops, values in curves}
@@ -255,8 +259,8 @@ def target_table(df: pd.DataFrame, target: float, column: str = "test_accuracy",
     for config, group in trials.groupby(keys, sort=False):
         baseline = _baseline_by_seed(trials, group["dataset"].iloc[0], keys)
         by_seed = group.groupby("seed")["flops"].median()
-        shared = by_seed.index.intersection(baseline.index)
-        ratios = (baseline[shared] / by_seed[shared]).replace([np.inf, -np.inf, 0], np.nan).dropna()
+        shared = by_seed.index.intersection(baseline[np.isfinite(baseline)].index)
+        ratios = pd.Series([savings_ratio(baseline[s], by_seed[s]) for s in shared], dtype=float)
         out.append({**dict(zip(keys, config, strict=True)), "seeds": len(by_seed),
                     "reached": int(np.isfinite(by_seed).sum()),
                     "median_gflops": group["flops"].median() / 1e9,

@@ -171,6 +171,26 @@ def test_target_table_compares_with_the_baseline_that_reaches_the_target():
     assert short["reached"] == 0 and short["median_gflops"] == float("inf")
 
 
+def test_target_table_counts_a_seed_pretraining_does_not_bring_there_as_zero():
+    # Three seeds; ordinary training reaches 0.9 at 30 on each, pretraining at 10 on seed 0 only.
+    # Same seed: 3x, 0, 0 (median 0, as analysis.criteria says); a seed ordinary training does
+    # not bring there (seed 3) is not compared.
+    common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False,
+                  finetune_epochs=5)
+    rows = []
+    for seed in range(4):
+        base = [(0, 0.1), (10, 0.5), (30, 0.9)] if seed < 3 else [(0, 0.1), (30, 0.5)]
+        rows += [record(f"b{seed}", i, f, a, seed=seed, pretrain_epochs=0, **common)
+                 for i, (f, a) in enumerate(base)]
+        rows += [record(f"p{seed}", i, f, a, strategy="random", seed=seed, subset_size=9,
+                        overdetermination_ratio=1.0, pretrain_epochs=2, **common)
+                 for i, (f, a) in enumerate([(0, 0.1), (10, 0.9 if seed == 0 else 0.7)])]
+    pre = target_table(pd.DataFrame(rows), 0.9).set_index("strategy").loc["random"]
+    assert (pre["seeds"], pre["reached"]) == (4, 1)
+    assert pre[["median_savings_same_seed", "min_savings_same_seed",
+                "max_savings_same_seed"]].tolist() == [0, 0, 3]
+
+
 def test_result_log_keeps_one_row_per_evaluation_and_ends_at_the_final_row(tmp_path):
     from sweep.results_log import ResultLog, last_logged_evaluation
 
@@ -274,7 +294,8 @@ def test_report_and_summary_say_not_reached_never_inf(tmp_path):
     target_rows = [line for line in report.splitlines()
                    if line.startswith("| 80.0% test accuracy (--target) | random")]
     assert target_rows == ["| 80.0% test accuracy (--target) | random pretraining on K=50 (Q=2) "
-                           "for 3 epochs | 2 (0) | not reached | not reached | - |"]
+                           "for 3 epochs | 2 (0) | not reached | not reached | 0.00x |"]
+    # (seed 0's ordinary training reaches 0.8, its pretraining does not: a saving of 0, not "-")
     # the answer first, then each dataset's section starts with its headline
     lines = report.splitlines()
     assert lines[2] == ("**Answer: digits: no pretraining configuration reaches ordinary "

@@ -100,6 +100,35 @@ def test_a_fixed_target_is_a_criterion_with_its_seed_spread():
         (200 / p0, (200 + 0.1 / 0.18 * 200) / (100 + 0.2 / 0.3 * 200)))
 
 
+def test_a_fixed_target_neither_side_reaches_is_no_saving_and_not_resolved(tmp_path):
+    from analysis.report import analyze
+
+    t = savings_by_criterion(LOG, target=0.99).set_index("criterion").loc["target"]
+    assert np.isinf(t["baseline_flops"]) and np.isinf(t["pretrain_flops"])
+    assert np.isnan(t["savings"]) and not t["resolved"]
+    assert np.isnan(t["savings_low"]) and np.isnan(t["savings_high"]) and t["seeds"] == 0
+    # only pretraining reaches it: an unbounded saving, resolved
+    only = savings_by_criterion(LOG, target=0.925).set_index("criterion").loc["target"]
+    assert np.isinf(only["baseline_flops"]) and only["pretrain_trial"] == "s/p0"
+    assert np.isinf(only["savings"]) and only["resolved"]
+
+    write_results(tmp_path / "results", LOG.assign(val_accuracy=np.nan))
+    analyze([str(tmp_path)], tmp_path / "out", target=0.99)
+    rows = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines()
+            if line.startswith("| fixed (--target)")]
+    assert rows == ["| fixed (--target) | test_accuracy | 0.99 | not reached | not reached | "
+                    "neither reaches it | - | - |"]
+
+
+def test_criteria_files_keep_their_columns_without_a_comparison(tmp_path):
+    pretraining_only = LOG[LOG["strategy"] != "none"]
+    assert list(savings_by_criterion(pretraining_only).columns)[:4] == [
+        "dataset", "criterion", "metric", "target"]
+    assert savings_by_criterion(pretraining_only).empty
+    reach_table = targets_by_criterion(pretraining_only)
+    assert reach_table.empty and "median_savings_same_seed" in reach_table.columns
+
+
 def test_the_validation_split_sets_the_accuracy_target_when_logged():
     log = LOG.copy()
     log["val_accuracy"] = log["test_accuracy"] - 0.05
