@@ -1,6 +1,6 @@
 """report.html: the report's figures made interactive with plotly, in one self-contained page.
 
-Per dataset: accuracy versus training FLOPs (every trial's curve, the final points by strategy,
+Per dataset: accuracy versus compute (every trial's curve, the final points by strategy,
 the frontiers of pretraining and of ordinary training; hovering a point names its configuration)
 and the compute saved per target accuracy. plotly.js is inlined once, so the page opens offline.
 plotly is imported when a page is made, never by `import analysis`.
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.load import final_rows, is_baseline, write_atomic
+from analysis.load import COMPUTE, final_rows, is_baseline, with_compute, write_atomic
 from analysis.pareto import pareto_front
 from analysis.savings import DEFAULT_TOLERANCE, Headline, savings_band
 from common.describe import describe_config
@@ -99,11 +99,13 @@ def _figure_divs(figures: list[Any]) -> list[str]:
 
 
 def frontier_plot(df: pd.DataFrame, dataset: str) -> Any:
-    """Accuracy vs training FLOPs (log x): trials' curves faint, final points by strategy (one
-    legend entry each, toggling the strategy's curves too), and both frontiers as step lines."""
+    """Accuracy vs compute (training + selection FLOPs, log x): trials' curves faint, final
+    points by strategy (one legend entry each, toggling the strategy's curves too), and both
+    frontiers as step lines."""
     import plotly.graph_objects as go
 
-    data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0)]
+    df = with_compute(df)
+    data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0)]  # as analysis.plots
     fig = go.Figure()
     finals = final_rows(data)
     last = {(r["sweep"], r["trial_id"]): r["evaluation"] for r in finals.to_dict("records")}
@@ -127,7 +129,8 @@ def frontier_plot(df: pd.DataFrame, dataset: str) -> Any:
             fig.add_trace(_points(go, front, last, name=name, mode="lines+markers", line=line,
                                   marker={"color": line["color"], "size": 5},
                                   uid=frontier_uid(dataset, name)))
-    fig.update_xaxes(type="log", dtick="D2", title="training FLOPs (log scale)")
+    fig.update_xaxes(type="log", dtick="D2",
+                     title="FLOPs: training + small-set selection (log scale)")
     fig.update_yaxes(title="test accuracy", tickformat=".0%")
     return _layout(fig, f"{dataset}: accuracy vs training compute ({len(finals)} trials; "
                         "click a legend entry to hide or show it)")
@@ -144,7 +147,7 @@ def _curves(rows: pd.DataFrame) -> tuple[list, list]:
     xs: list = []
     ys: list = []
     for _, trial in rows.sort_values("evaluation").groupby(["sweep", "trial_id"], sort=True):
-        xs += [*trial["train_flops"].tolist(), None]
+        xs += [*trial[COMPUTE].tolist(), None]
         ys += [*trial["test_accuracy"].tolist(), None]
     return xs, ys
 
@@ -152,7 +155,7 @@ def _curves(rows: pd.DataFrame) -> tuple[list, list]:
 def _points(go: Any, rows: pd.DataFrame, last: dict[tuple, int], **style: Any) -> Any:
     """A scatter trace of log rows whose hover names each row's configuration (`last`: each
     trial's last evaluation, so only a trial's latest row can say it is still running)."""
-    return go.Scatter(x=rows["train_flops"].tolist(), y=rows["test_accuracy"].tolist(),
+    return go.Scatter(x=rows[COMPUTE].tolist(), y=rows["test_accuracy"].tolist(),
                       hovertext=[_hover(r, last) for r in rows.to_dict("records")],
                       hovertemplate="%{hovertext}<extra></extra>", **style)
 
@@ -168,7 +171,17 @@ def _hover(row: dict[str, Any], last: dict[tuple, int]) -> str:
     return "<br>".join(html.escape(line) for line in (
         how, f"{seed}trial {row['trial_id']}, {where}",
         f"test accuracy {row['test_accuracy']:.2%}",
-        f"{row['train_flops'] / 1e9:.4g} training GFLOPs"))
+        _gflops_words(row)))
+
+
+def _gflops_words(row: dict[str, Any]) -> str:
+    """'5.18 GFLOPs of training', or with a selection's cost: '5.23 GFLOPs (5.18 of training,
+    0.0445 selecting the small set)'."""
+    selection = row.get("selection_flops")
+    if not _known(selection) or not selection:
+        return f"{row['train_flops'] / 1e9:.4g} GFLOPs of training"
+    return (f"{row[COMPUTE] / 1e9:.4g} GFLOPs ({row['train_flops'] / 1e9:.4g} of training, "
+            f"{selection / 1e9:.3g} selecting the small set)")
 
 
 def _known(value: Any) -> bool:

@@ -1,5 +1,6 @@
 """Parquet result logs into one pandas DataFrame, safe to call while a sweep is still writing;
-and the two selections of its rows that everything else uses (`final_rows`, `is_baseline`)."""
+the compute every comparison is made on (`compute_flops`); and the two selections of its rows
+that everything else uses (`final_rows`, `is_baseline`)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,31 @@ from common import storage
 from common.errors import UserError, warn
 from common.result_files import read_log, read_table
 
+# A trial's compute at an evaluation: its training FLOPs (both phases) plus the FLOPs spent
+# building its small set (k-means; 0 for index selections), so that a selection method cannot
+# hide its own cost. Frontiers, hypervolumes, savings and figures are all on this.
+COMPUTE = "compute_flops"
+
+
+def compute(rows: pd.DataFrame) -> pd.Series:
+    """`train_flops` + `selection_flops` of each row (a log without selection FLOPs: 0)."""
+    if "selection_flops" not in rows:
+        return rows["train_flops"].astype(float)
+    return rows["train_flops"] + rows["selection_flops"].fillna(0)
+
+
+def with_compute(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with its `compute_flops` column (added when missing: a log read by pandas alone)."""
+    return df if COMPUTE in df else df.assign(**{COMPUTE: compute(df)})
+
 
 def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
     """Rows of one or several sweeps: a sweep folder, its `results/`, or one Parquet file each.
 
-    Local paths or URIs. Running trials' newest rows are included (`common.result_files`). A
-    corrupt or partial file is skipped with a warning naming it. Files are written atomically
-    (temporary name, then rename), so a running sweep reads consistently.
+    Local paths or URIs; `compute_flops` is added. Running trials' newest rows are included
+    (`common.result_files`). A corrupt or partial file is skipped with a warning naming it.
+    Files are written atomically (temporary name, then rename), so a running sweep reads
+    consistently.
     """
     locations = [path_or_paths] if isinstance(path_or_paths, str) else list(path_or_paths)
     tables = []
@@ -30,7 +49,7 @@ def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
         tables += _read_location(location)
     if not tables:
         raise UserError(f"no results in {', '.join(locations)}")
-    df = pa.concat_tables(tables).to_pandas()
+    df = with_compute(pa.concat_tables(tables).to_pandas())
     return df.sort_values(["sweep", "dataset", "trial_id", "evaluation"], kind="stable",
                           ignore_index=True)
 

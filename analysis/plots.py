@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.load import final_rows, is_baseline, write_atomic  # noqa: E402
+from analysis.load import COMPUTE, final_rows, is_baseline, with_compute, write_atomic  # noqa: E402
 from analysis.pareto import pareto_front  # noqa: E402
 from analysis.savings import savings_band  # noqa: E402
 
@@ -23,7 +23,7 @@ COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
 
 def _step(ax, front: pd.DataFrame, metric: str = "test_accuracy", **style) -> None:
     if not front.empty:
-        ax.step(front["train_flops"].clip(lower=1), front[metric], where="post", **style)
+        ax.step(front[COMPUTE].clip(lower=1), front[metric], where="post", **style)
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy", "val_accuracy": "validation accuracy",
@@ -35,16 +35,19 @@ METRIC_LABELS = {"test_accuracy": "test accuracy", "val_accuracy": "validation a
 def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
                     metric: str = "test_accuracy") -> Path:
     """`metric` (an accuracy, higher is better, or a `*_loss`, lower is better, on a log
-    scale) vs training FLOPs (log): trials' curves faint, final points by strategy, and the
-    frontiers of pretraining and of ordinary training (every evaluation a candidate)."""
+    scale) vs compute (training + selection FLOPs, log): trials' curves faint, final points by
+    strategy, and the frontiers of pretraining and of ordinary training (every evaluation a
+    candidate)."""
     higher = not metric.endswith("_loss")
+    df = with_compute(df)
+    # untrained evaluations (no training FLOPs) are left off the log axis
     data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0) & df[metric].notna()]
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for _, rows in data.groupby(["sweep", "trial_id"]):
-        ax.plot(rows["train_flops"], rows[metric], color="0.6", alpha=0.25, lw=0.8)
+        ax.plot(rows[COMPUTE], rows[metric], color="0.6", alpha=0.25, lw=0.8)
     finals = final_rows(data)
     for strategy, rows in finals.groupby("strategy"):
-        ax.scatter(rows["train_flops"], rows[metric], s=28, zorder=3,
+        ax.scatter(rows[COMPUTE], rows[metric], s=28, zorder=3,
                    color=COLORS.get(strategy, "gray"), label=f"{strategy} (final)")
     for part, style in ((data[~is_baseline(data)],
                          dict(color="tab:orange", lw=2.2, label="frontier: pretraining")),
@@ -56,7 +59,7 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
     if not higher:
         ax.set_yscale("log")
     label = METRIC_LABELS.get(metric, metric)
-    return _finish(fig, ax, path, "training FLOPs (log scale)",
+    return _finish(fig, ax, path, "FLOPs: training + small-set selection (log scale)",
                    label + ("" if higher else " (log scale)"),
                    f"{dataset}: {label} vs training compute ({len(finals)} trials)",
                    legend_loc="lower right" if higher else "upper right")

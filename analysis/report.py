@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.criteria import logged, savings_by_criterion, targets_by_criterion
 from analysis.interactive import write_interactive_report
-from analysis.load import final_rows, is_baseline, load_results, write_atomic
+from analysis.load import COMPUTE, final_rows, is_baseline, load_results, write_atomic
 from analysis.pareto import hypervolume, pareto_front
 from analysis.plots import frontier_figure, q_figure, savings_figure
 from analysis.savings import (
@@ -27,7 +27,7 @@ from common.errors import UserError
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
                     "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
                     "width", "params", "lr", "batch_size", "seed", "augment", "train_flops",
-                    "test_accuracy", "status"]
+                    "selection_flops", COMPUTE, "test_accuracy", "status"]
 
 
 # Frontier figures drawn besides test accuracy's: the metrics of the criteria (analysis.criteria)
@@ -36,16 +36,17 @@ FRONTIER_METRICS = ("val_accuracy", "train_sample_loss")
 
 def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: hypervolume of pretraining's and of ordinary training's frontier (every
-    evaluation a candidate) in (log10 training FLOPs, accuracy), against the reference point
-    (log10 of the dataset's largest training FLOPs, accuracy 0)."""
+    evaluation a candidate) in (log10 compute, accuracy), against the reference point (log10 of
+    the dataset's largest compute, accuracy 0). Compute: `compute_flops`, of the evaluations
+    after some training (as the figures: untrained ones are off a log axis)."""
     rows = []
     for dataset, group in df[df["train_flops"] > 0].groupby("dataset", sort=True):
-        x_ref = math.log10(group["train_flops"].max())
+        x_ref = math.log10(group[COMPUTE].max())
         row = {"dataset": dataset, "reference_log10_flops": x_ref, "reference_accuracy": 0.0}
         for label, part in (("pretraining", group[~is_baseline(group)]),
                             ("ordinary", group[is_baseline(group)])):
             row[f"hypervolume_{label}"] = hypervolume(
-                np.log10(part["train_flops"].to_numpy(dtype=float)),
+                np.log10(part[COMPUTE].to_numpy(dtype=float)),
                 part["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -193,7 +194,7 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
         v = volumes[volumes["dataset"] == dataset]
         if not v.empty:
             v = v.iloc[0]
-            lines += [f"Hypervolume in (log10 training FLOPs, accuracy), reference point "
+            lines += [f"Hypervolume in (log10 FLOPs, accuracy), reference point "
                       f"({v['reference_log10_flops']:.2f}, 0): pretraining "
                       f"{v['hypervolume_pretraining']:.3f}, ordinary training "
                       f"{v['hypervolume_ordinary']:.3f} (larger is better).", ""]
@@ -268,7 +269,7 @@ def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame
     rows = []
     for key, group in frontier.groupby("key", sort=False):
         first = group.iloc[0]
-        accuracy, gflops = group["test_accuracy"], group["train_flops"] / 1e9
+        accuracy, gflops = group["test_accuracy"], group[COMPUTE] / 1e9
         rows.append({"configuration": first["configuration"], "lr": first["lr"],
                      "batch_size": first["batch_size"], "width": first["width"],
                      "seeds": group["seed"].nunique(dropna=False), "on_frontier": len(group),
@@ -298,7 +299,7 @@ def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[str]
              "accuracy). The seeds of one configuration share a row: median (min-max) of those "
              "on the frontier.", "",
              "| configuration | lr | batch | width | seeds | runs on frontier / all | "
-             "test accuracy | training GFLOPs | trials |", "|---|---|---|---|---|---|---|---|---|"]
+             "test accuracy | GFLOPs | trials |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in collapse_seeds(frontier, finals).iterrows():
         accuracy = _spread(r["median_accuracy"], r["min_accuracy"], r["max_accuracy"], ".4f")
         gflops = _spread(r["median_gflops"], r["min_gflops"], r["max_gflops"], ".3f")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.load import final_rows, is_baseline
+from analysis.load import compute, final_rows, is_baseline
 from common.describe import describe_config
 
 DEFAULT_TOLERANCE = 0.005  # "reaches the baseline's accuracy" = within half a percentage point
@@ -27,10 +27,6 @@ def format_gflops(value: float) -> str:
     if not np.isfinite(value):
         return "not reached"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-
-
-def compute(rows: pd.DataFrame) -> pd.Series:
-    return rows["train_flops"] + rows["selection_flops"].fillna(0)
 
 
 def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> float:

@@ -1,6 +1,7 @@
 """Time of `pareto_front` from 1e3 to 1e6 points, side by side with two references.
 
-  ours         analysis.pareto_front(points="all", by="dataset") on a result-log-shaped DataFrame
+  ours         analysis.pareto_front(x="train_flops", points="all", by="dataset") on a
+               result-log-shaped DataFrame
   ours (mask)  analysis.pareto_mask on the raw arrays (the numpy core)
   optuna       Optuna's own 2-D front (optuna.study._multi_objective._is_pareto_front, private,
                minimising both; accuracy negated), the library reference
@@ -60,7 +61,7 @@ def main() -> None:
         df = pd.DataFrame({"dataset": "d", "trial_id": np.arange(n) // 50,
                            "evaluation": np.arange(n) % 50, "train_flops": x,
                            "test_accuracy": y, "sweep": "s"})
-        t_df, front = timed(3, pareto_front, df, points="all")
+        t_df, front = timed(3, pareto_front, df, x="train_flops", points="all")
         t_mask, mask = timed(3, pareto_mask, x, y)
         t_optuna, reference = timed(3, _is_pareto_front, np.column_stack([x, -y]),
                                     assume_unique_lexsorted=False)

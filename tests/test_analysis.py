@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import flops_to_reach, headlines, load_results, savings_table
+from analysis.load import with_compute
 from analysis.savings import savings_band, target_table
 from common.errors import UserError
 from common.records import arrow_schema
@@ -99,7 +100,9 @@ def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
     df = load_results([str(tmp_path / "one"), str(tmp_path / "two" / "results")])
     assert len(df) == 6 and sorted(df["sweep"].unique()) == ["s", "t"]
     assert df["train_flops"].dtype == "int64" and df["test_accuracy"].dtype == "float64"
-    assert list(df.columns) == arrow_schema().names
+    assert list(df.columns) == [*arrow_schema().names, "compute_flops"]
+    # compute: training FLOPs plus the small set's selection FLOPs (10 for PRE)
+    assert (df["compute_flops"] - df["train_flops"]).tolist() == [0, 0, 0, 10, 10, 10]
 
 
 def test_load_results_skips_corrupt_and_partial_files_naming_them(tmp_path):
@@ -124,6 +127,19 @@ def test_load_results_with_nothing_there_is_a_user_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no results in"):
         load_results(str(tmp_path / "empty"))
+
+
+def test_hypervolumes_are_on_compute_with_the_selection():
+    from analysis.report import frontier_hypervolumes
+
+    volumes = frontier_hypervolumes(pd.DataFrame(BASE + PRE).pipe(with_compute)).iloc[0]
+    # PRE's trained evaluations at 20+10 and 50+10 FLOPs of compute (0.5, 0.8); BASE's at
+    # 100 and 200 (the reference: the largest compute, log10 200).
+    lg = math.log10
+    assert volumes["reference_log10_flops"] == pytest.approx(lg(200))
+    assert volumes["hypervolume_pretraining"] == pytest.approx(
+        (lg(60) - lg(30)) * 0.5 + (lg(200) - lg(60)) * 0.8)
+    assert volumes["hypervolume_ordinary"] == pytest.approx((lg(200) - lg(100)) * 0.5)
 
 
 def test_target_table_across_seeds_with_same_seed_savings():

@@ -81,6 +81,20 @@ def test_pareto_front_final_and_all_points_per_dataset():
     assert sorted(pareto_front(df, by=None)["trial_id"]) == ["t2", "t3"]
 
 
+def test_pareto_front_counts_the_small_sets_selection_as_compute():
+    # k-means pretraining is as accurate for half the training FLOPs, but building its small
+    # set cost 100 FLOPs: on compute (training + selection) ordinary training wins.
+    df = log([("a", "b", 0, 0, 0.1), ("a", "b", 1, 10, 0.5), ("a", "b", 2, 30, 0.9),
+              ("a", "k", 0, 0, 0.1), ("a", "k", 1, 5, 0.5), ("a", "k", 2, 15, 0.9)])
+    df["selection_flops"] = [0, 0, 0, 100, 100, 100]
+    front = pareto_front(df, points="all")
+    assert front["trial_id"].tolist() == ["b", "b", "b"]
+    assert front["compute_flops"].tolist() == [0, 10, 30]
+    # on training FLOPs alone (asked for), k would dominate
+    assert set(pareto_front(df, x="train_flops", points="all")["trial_id"]) == {"k", "b"}
+    assert pareto_front(df, x="train_flops")["trial_id"].tolist() == ["k"]
+
+
 def test_pareto_front_of_a_loss_keeps_the_lowest():
     df = log([("a", "t1", 0, 0, 2.3), ("a", "t1", 1, 10, 0.9), ("a", "t1", 2, 20, 0.5),
               ("a", "t2", 0, 0, 2.3), ("a", "t2", 1, 15, 1.0), ("a", "t2", 2, 30, 0.2)])

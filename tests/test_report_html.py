@@ -55,7 +55,9 @@ def hand_made_log() -> dict[str, list[dict]]:
                     **random),
         "r1": curve("r1", 1, [(0, 0.1), (25, 0.45), (70, 0.72), (160, 0.84), (260, 0.88)],
                     **random),
-        "m0": curve("m0", 0, [(0, 0.1), (5, 0.3), (90, 0.6), (210, 0.83)], **means),
+        "m0": [row | {"selection_flops": 1}  # the class means' cost, on the frontier's x
+               for row in curve("m0", 0, [(0, 0.1), (5, 0.3), (90, 0.6), (210, 0.83)],
+                                **means)],
     }
 
 
@@ -234,7 +236,7 @@ def test_hover_names_the_configuration_and_the_legend_toggles_a_strategy(chromiu
         f"seed {cheapest['seed']}, trial {cheapest['trial_id']}, evaluation "
         f"{cheapest['evaluation']}, fine-tuning epoch {cheapest['epoch']:.2f}",
         f"test accuracy {cheapest['test_accuracy']:.2%}",
-        f"{cheapest['train_flops'] / 1e9:.4g} training GFLOPs"]
+        "6e-09 GFLOPs (5e-09 of training, 1e-09 selecting the small set)"]
     hidden = {group for group, visible in seen["visible"] if visible == "legendonly"}
     shown = {group for group, visible in seen["visible"] if visible is True}
     assert hidden == {"random"}  # its curves and its final points, nothing else
