@@ -30,7 +30,9 @@ from analysis.load import is_baseline
 from analysis.savings import (
     CONFIG_KEYS,
     DEFAULT_TOLERANCE,
+    accuracy_column,
     least_to_reach,
+    logged,
     saving_interval,
     savings_ratio,
     target_table,
@@ -38,19 +40,6 @@ from analysis.savings import (
 )
 
 DEFAULT_EPSILON = 0.01  # "at the loss minimum": within 1% of ordinary training's lowest loss
-
-
-def logged(rows: pd.DataFrame, column: str) -> bool:
-    """Whether the log has values in `column` (older logs and runs without it: all null)."""
-    return column in rows and bool(rows[column].notna().any())
-
-
-def accuracy_column(rows: pd.DataFrame, on: str = "auto") -> str:
-    """The accuracy targets are judged on: `on` = "validation" or "test", or "auto": the
-    validation split when the log has one, else the test set (as `sweep trial --target-on`)."""
-    if on == "auto":
-        on = "validation" if logged(rows, "val_accuracy") else "test"
-    return {"validation": "val_accuracy", "test": "test_accuracy"}[on]
 
 
 Fixed = tuple[float, str]  # a fixed accuracy target (`--target`) and the column it is judged on

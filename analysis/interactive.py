@@ -212,7 +212,9 @@ def savings_plot(savings: pd.DataFrame, dataset: str) -> Any:
                                  y=[level, level], mode="lines", name=name, hoverinfo="skip",
                                  line={"color": "#000000" if level == 1 else OTHER,
                                        "width": 1, "dash": dash}))
-    fig.update_xaxes(title="target test accuracy", tickformat=".0%")
+    metric = data["metric"].iloc[0] if len(data) else "test_accuracy"
+    fig.update_xaxes(title="target validation accuracy" if metric == "val_accuracy"
+                     else "target test accuracy", tickformat=".0%")
     fig.update_yaxes(type="log", title="FLOPs of ordinary training / FLOPs with pretraining",
                      range=[np.log10(bottom), np.log10(top)])  # an open interval runs off it
     missed = data[~np.isfinite(data["pretrain_flops"])]

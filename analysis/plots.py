@@ -106,7 +106,8 @@ def savings_figure(savings: pd.DataFrame, dataset: str, path: Path) -> Path:
     ax.set_yscale("log")
     if "savings_low" in reached and len(reached):
         ax.set_ylim(*limits)  # an unbounded interval runs off the plot, not the savings
-    return _finish(fig, ax, path, "target test accuracy",
+    metric = data["metric"].iloc[0] if len(data) else "test_accuracy"
+    return _finish(fig, ax, path, f"target {METRIC_LABELS.get(metric, metric)}",
                    "FLOPs of ordinary training / FLOPs with pretraining",
                    f"{dataset}: compute saved by pretraining, by target")
 

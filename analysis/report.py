@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.criteria import logged, savings_by_criterion, targets_by_criterion
+from analysis.criteria import accuracy_column, logged, savings_by_criterion, targets_by_criterion
 from analysis.interactive import write_interactive_report
 from analysis.load import COMPUTE, final_rows, is_baseline, load_results, write_atomic
 from analysis.pareto import hypervolume, pareto_front
@@ -114,18 +114,23 @@ def in_progress(df: pd.DataFrame) -> str | None:
 
 
 def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
-    finals = final_rows(df)
+    """Per dataset: trials, the best accuracy of ordinary training and of pretraining over all
+    evaluations (as the headline: on the validation split when logged, marked 'val'), and the
+    headline's saving; then the headlines."""
     lines = [f"{'dataset':14} {'trials':>6} {'baseline best':>13} {'pretrain best':>13}  headline"]
     progress = in_progress(df)
     if progress:
         lines.insert(0, progress)
     by_dataset = {h.dataset: h for h in found}
-    for dataset, rows in finals.groupby("dataset", sort=True):
-        base = rows[is_baseline(rows)]["test_accuracy"]
-        pre = rows[~is_baseline(rows)]["test_accuracy"]
+    for dataset, rows in df.groupby("dataset", sort=True):
+        metric = accuracy_column(rows[is_baseline(rows)])
+        base = rows[is_baseline(rows)][metric].dropna()
+        pre = rows[~is_baseline(rows)][metric].dropna()
         headline = by_dataset.get(dataset)
         saving = "-" if headline is None else _saving(headline, tolerance)
-        lines.append(f"{dataset:14} {len(rows):>6} {_pct(base):>13} {_pct(pre):>13}  {saving}")
+        trials = len(rows.groupby(["sweep", "trial_id"]))
+        lines.append(f"{dataset:14} {trials:>6} {_pct(base, metric):>13} "
+                     f"{_pct(pre, metric):>13}  {saving}")
     lines += [h.sentence(tolerance) for h in found]
     lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv, "
                  "criteria.csv and figures")
@@ -149,10 +154,11 @@ def _saving(h: Headline, tolerance: float) -> str:
 def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> str:
     """report.md's first line: per dataset, what pretraining saves, or why nothing is said."""
     by_dataset = {h.dataset: h for h in found}
-    best = f"ordinary training's best accuracy (within {tolerance * 100:.1f} pp)"
     parts = []
     for dataset in sorted(df["dataset"].unique()):
         h = by_dataset.get(dataset)
+        best = (f"ordinary training's best {'accuracy' if h is None else h.accuracy_words} "
+                f"(within {tolerance * 100:.1f} pp)")
         if h is None:
             answer = "no comparison (it needs ordinary-training and pretraining trials)"
         elif not np.isfinite(h.pretrain_flops):
@@ -175,8 +181,10 @@ def _results_line(df: pd.DataFrame, paths: list[str]) -> str:
             "small-set selection FLOPs.")
 
 
-def _pct(values: pd.Series) -> str:
-    return "-" if values.empty else f"{values.max():.2%}"
+def _pct(values: pd.Series, metric: str = "test_accuracy") -> str:
+    if values.empty:
+        return "-"
+    return f"{values.max():.2%}" + (" val" if metric == "val_accuracy" else "")
 
 
 def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,

@@ -29,6 +29,19 @@ def format_gflops(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
+def logged(rows: pd.DataFrame, column: str) -> bool:
+    """Whether the log has values in `column` (older logs and runs without it: all null)."""
+    return column in rows and bool(rows[column].notna().any())
+
+
+def accuracy_column(rows: pd.DataFrame, on: str = "auto") -> str:
+    """The accuracy targets are judged on: `on` = "validation" or "test", or "auto": the
+    validation split when the log has one, else the test set (as `sweep trial --target-on`)."""
+    if on == "auto":
+        on = "validation" if logged(rows, "val_accuracy") else "test"
+    return {"validation": "val_accuracy", "test": "test_accuracy"}[on]
+
+
 def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> float:
     """FLOPs at which a trial's accuracy curve first reaches `target` (inf if it never does)."""
     return reach(flops, accuracy, target).flops
@@ -101,19 +114,23 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
     """Per dataset, over accuracies from half the baseline's best up to its best: the FLOPs of the
     best ordinary-training run and of the best pretraining run to reach each (with the compute of
     the evaluations either side of the crossing), their ratio, the ratio's interval from those
-    brackets, and whether the evaluations resolve it (the interval lies on one side of 1)."""
+    brackets, and whether the evaluations resolve it (the interval lies on one side of 1).
+    Accuracy (`metric`): validation when the dataset's log has a validation split, else test
+    (`accuracy_column`), as the headline and the criteria."""
     rows = []
     for dataset, group in df.groupby("dataset", sort=True):
         baseline, pretrained = _split(group)
         if baseline.empty:
             continue
-        best = baseline["test_accuracy"].max()
-        base_curves, pre_curves = trial_curves(baseline), trial_curves(pretrained)
+        metric = accuracy_column(baseline)  # as the criteria
+        best = baseline[metric].max()
+        base_curves = trial_curves(baseline, metric)
+        pre_curves = trial_curves(pretrained, metric)
         for target in np.linspace(best / 2, best, points):
             base, base_trial = least_to_reach(base_curves, target)
             pre, pre_trial = least_to_reach(pre_curves, target)
             low, high = saving_interval(base, pre)
-            rows.append({"dataset": dataset, "target_accuracy": target,
+            rows.append({"dataset": dataset, "metric": metric, "target_accuracy": target,
                          "baseline_flops": base.flops, "baseline_trial": _label(base_trial),
                          "pretrain_flops": pre.flops, "pretrain_trial": _label(pre_trial),
                          "savings": savings_ratio(base.flops, pre.flops),
@@ -124,7 +141,7 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SAVINGS_COLUMNS)
 
 
-SAVINGS_COLUMNS = ["dataset", "target_accuracy", "baseline_flops", "baseline_trial",
+SAVINGS_COLUMNS = ["dataset", "metric", "target_accuracy", "baseline_flops", "baseline_trial",
                    "pretrain_flops", "pretrain_trial", "savings", "baseline_low",
                    "baseline_high", "pretrain_low", "pretrain_high", "savings_low",
                    "savings_high", "resolved"]
@@ -180,14 +197,20 @@ class Headline:
     pretrain_flops: float  # least compute any pretraining configuration needs (inf: none does)
     savings: float  # baseline_flops / pretrain_flops
     config: dict[str, Any]  # the pretraining trial that does it
+    metric: str = "test_accuracy"  # what the accuracy is measured on (`accuracy_column`)
+
+    @property
+    def accuracy_words(self) -> str:
+        """'accuracy' (on the test set), or 'validation accuracy'."""
+        return "validation accuracy" if self.metric == "val_accuracy" else "accuracy"
 
     def sentence(self, tolerance: float = DEFAULT_TOLERANCE) -> str:
-        reach = (f"ordinary training's best accuracy {self.baseline_accuracy:.2%} "
+        reach = (f"ordinary training's best {self.accuracy_words} {self.baseline_accuracy:.2%} "
                  f"(within {tolerance * 100:.1f} pp)")
         if not np.isfinite(self.pretrain_flops):
             return f"{self.dataset}: no pretraining configuration reaches {reach}"
         if self.baseline_flops == 0:
-            return (f"{self.dataset}: ordinary training reaches its best accuracy "
+            return (f"{self.dataset}: ordinary training reaches its best {self.accuracy_words} "
                     f"{self.baseline_accuracy:.2%} untrained (at its first evaluation): there "
                     "is no compute to save")
         c = self.config
@@ -206,21 +229,25 @@ class Headline:
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
+    """Per dataset with both ordinary training and pretraining: the least compute each needs to
+    reach ordinary training's best accuracy less `tolerance`, on the validation split when the
+    log has one (`accuracy_column`, as the criteria), and the pretraining trial that does it."""
     out = []
     for dataset, group in df.groupby("dataset", sort=True):
         baseline, pretrained = _split(group)
         if baseline.empty or pretrained.empty:
             continue
-        best = float(baseline["test_accuracy"].max())
+        metric = accuracy_column(baseline)  # as the criteria
+        best = float(baseline[metric].max())
         target = best - tolerance
-        base, _ = least_to_reach(trial_curves(baseline), target)
-        pre, trial = least_to_reach(trial_curves(pretrained), target)
+        base, _ = least_to_reach(trial_curves(baseline, metric), target)
+        pre, trial = least_to_reach(trial_curves(pretrained, metric), target)
         base_flops, pre_flops = base.flops, pre.flops
         config = {} if trial is None else final_rows(pretrained[
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
         ]).iloc[0].to_dict()
         out.append(Headline(dataset, best, target, base_flops, pre_flops,
-                            savings_ratio(base_flops, pre_flops), config))
+                            savings_ratio(base_flops, pre_flops), config, metric))
     return out
 
 
