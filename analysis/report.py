@@ -26,8 +26,22 @@ from common.errors import UserError
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
                     "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
-                    "width", "params", "lr", "batch_size", "seed", "augment", "train_flops",
-                    "selection_flops", COMPUTE, "test_accuracy", "status"]
+                    "width", "params", "lr", "batch_size", "seed", "augment", "evaluation",
+                    "phase", "epoch", "final", "train_flops", "selection_flops", COMPUTE,
+                    "test_accuracy", "status"]
+FRONTIER_ROWS_SHOWN = 12  # report.md lists the most accurate frontier points; the files: all
+
+
+def frontier_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, the evaluations no other evaluation dominates (less compute, more test
+    accuracy): every evaluation after some training is a candidate, since a trial stopped there
+    is a configuration one could run, as in the figures, the hypervolumes and the headline.
+    `final` says whether it is the trial's last evaluation."""
+    trained = df[df["train_flops"] > 0]
+    last = final_rows(df).set_index(["sweep", "trial_id"])["evaluation"]
+    front = pareto_front(trained, points="all")
+    ends = last.reindex(pd.MultiIndex.from_frame(front[["sweep", "trial_id"]])).to_numpy()
+    return front.assign(final=front["evaluation"].to_numpy() == ends)
 
 
 # Frontier figures drawn besides test accuracy's: the metrics of the criteria (analysis.criteria)
@@ -67,7 +81,7 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"--out {out}: cannot create ({e.strerror})") from None
-    frontier = pareto_front(df, points="final")  # every column: the report describes rows
+    frontier = frontier_points(df)  # every column: the report describes rows
     write_atomic(out / "frontier.parquet", frontier[FRONTIER_COLUMNS].to_parquet(index=False))
     write_atomic(out / "frontier.csv", frontier[FRONTIER_COLUMNS].to_csv(index=False).encode())
     savings = savings_table(df)
@@ -262,26 +276,35 @@ def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame
     """Frontier rows of configurations that differ only by seed, as one row each: the distinct
     seeds among them (`seeds`), how many of the configuration's runs (final rows in `finals`) are
     on the frontier (`on_frontier`) of how many there are (`runs`), the median, min and max of
-    their test accuracy and training GFLOPs, and their trials; sorted by median GFLOPs.
+    their test accuracy and GFLOPs of compute, and their trials; sorted by median GFLOPs.
 
     A configuration is everything in `savings.CONFIG_KEYS` and what `describe_config` says of
-    the row (so a trial stopped early, or still running, is not pooled with finished ones).
+    the row (so a trial stopped early, or still running, is not pooled with finished ones); a
+    row that is not its trial's last evaluation (`final` false) is the configuration stopped
+    there ('..., stopped early after 8.96 epochs of fine-tuning').
     """
     columns = ["configuration", "lr", "batch_size", "width", "seeds", "on_frontier", "runs",
                "median_accuracy", "min_accuracy", "max_accuracy", "median_gflops",
                "min_gflops", "max_gflops", "trials"]
-    frontier = frontier.assign(configuration=[_how(r) for r in frontier.to_dict("records")])
+    frontier = frontier.assign(configuration=[
+        _how(r) if r.get("final", True) else _stopped_there(r)
+        for r in frontier.to_dict("records")])
     frontier = frontier.assign(key=_config_keys(frontier))
-    runs = _config_keys(finals.assign(
-        configuration=[_how(r) for r in finals.to_dict("records")])).value_counts()
+    # a point's runs: the trials of the configuration its own trial ran (as it ended)
+    run_keys = _config_keys(finals.assign(
+        configuration=[_how(r) for r in finals.to_dict("records")]))
+    runs = run_keys.value_counts()
+    run_of = dict(zip(zip(finals["sweep"], finals["trial_id"], strict=True), run_keys,
+                      strict=True))
     rows = []
-    for key, group in frontier.groupby("key", sort=False):
+    for _, group in frontier.groupby("key", sort=False):
         first = group.iloc[0]
+        run_key = run_of.get((first["sweep"], first["trial_id"]))
         accuracy, gflops = group["test_accuracy"], group[COMPUTE] / 1e9
         rows.append({"configuration": first["configuration"], "lr": first["lr"],
                      "batch_size": first["batch_size"], "width": first["width"],
                      "seeds": group["seed"].nunique(dropna=False), "on_frontier": len(group),
-                     "runs": int(runs.get(key, len(group))),
+                     "runs": int(runs.get(run_key, len(group))),
                      "median_accuracy": accuracy.median(), "min_accuracy": accuracy.min(),
                      "max_accuracy": accuracy.max(), "median_gflops": gflops.median(),
                      "min_gflops": gflops.min(), "max_gflops": gflops.max(),
@@ -298,17 +321,30 @@ def _config_keys(rows: pd.DataFrame) -> pd.Series:
                      index=rows.index, dtype=object)
 
 
+def _stopped_there(row: dict) -> str:
+    """A trial's earlier evaluation as the configuration that stops there."""
+    if row.get("epoch") is not None and row["epoch"] == row["epoch"]:
+        return describe_config(row | {"status": "stopped"})
+    return f"{describe_config(row | {'status': None})}, stopped at evaluation {row['evaluation']}"
+
+
 def _how(row: dict) -> str:
     return describe_config(row) + (" (running)" if row.get("status") == "running" else "")
 
 
 def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[str]:
-    lines = ["Frontier configurations (each trial's final evaluation; less FLOPs, more "
-             "accuracy). The seeds of one configuration share a row: median (min-max) of those "
-             "on the frontier.", "",
+    table = collapse_seeds(frontier, finals)
+    shown = table.sort_values("median_accuracy", ascending=False, kind="stable").head(
+        FRONTIER_ROWS_SHOWN).sort_index()
+    more = len(table) - len(shown)
+    lines = ["Frontier (less compute, more test accuracy; every evaluation is a candidate: a "
+             "trial stopped there is a configuration one could run). The seeds of one "
+             "configuration share a row: median (min-max) of those on the frontier."
+             + (f" The {len(shown)} most accurate of {len(table)} rows; frontier.csv has every "
+                "point." if more else ""), "",
              "| configuration | lr | batch | width | seeds | runs on frontier / all | "
              "test accuracy | GFLOPs | trials |", "|---|---|---|---|---|---|---|---|---|"]
-    for _, r in collapse_seeds(frontier, finals).iterrows():
+    for _, r in shown.iterrows():
         accuracy = _spread(r["median_accuracy"], r["min_accuracy"], r["max_accuracy"], ".4f")
         gflops = _spread(r["median_gflops"], r["min_gflops"], r["max_gflops"], ".3f")
         lines.append(f"| {r['configuration']} | {r['lr']:g} | {r['batch_size']} | "

@@ -262,18 +262,27 @@ def test_report_collapses_frontier_seeds_of_one_configuration(tmp_path):
     # ordinary training: one seed; random pretraining: three seeds, two on the frontier
     # (5 GFLOPs at 0.85 and 6 at 0.87; the third, 7 at 0.84, is dominated)
     write_log(tmp_path / "results", {
-        "b0": seeded("b0", 0, [(0, 0.1), (4e9, 0.7), (8e9, 0.86)], pretrain_epochs=0),
+        "b0": [r | {"epoch": 2.5 * r["evaluation"]} for r in
+               seeded("b0", 0, [(0, 0.1), (4e9, 0.7), (8e9, 0.86)], pretrain_epochs=0)],
         "p0": seeded("p0", 0, [(0, 0.1), (5e9, 0.85)], **RANDOM),
         "p1": seeded("p1", 1, [(0, 0.1), (6e9, 0.87)], **RANDOM),
         "p2": seeded("p2", 2, [(0, 0.1), (7e9, 0.84)], **RANDOM),
     })
     analyze([str(tmp_path)], tmp_path / "out")
     report = (tmp_path / "out" / "report.md").read_text()
-    rows = [line for line in report.splitlines() if line.startswith("| random pretraining")]
-    assert rows == ["| random pretraining on K=50 (50.0%, Q=2) for 3 epochs | 0.001 | 64 | 6 | 2 "
-                    "| 2 / 3 | 0.8600 (0.8500-0.8700) | 5.500 (5.000-6.000) | p0, p1 |"]
-    # frontier.csv keeps one row per trial (ordinary training's 8 GFLOPs at 0.86 is dominated)
-    assert sorted(pd.read_csv(tmp_path / "out" / "frontier.csv")["trial_id"]) == ["p0", "p1"]
+    rows = [line for line in report.splitlines() if line.startswith(("| random pretraining",
+                                                                       "| ordinary training"))]
+    # every trained evaluation is a candidate: ordinary training stopped at 2.5 epochs (4
+    # GFLOPs at 0.70) is on the frontier; its end (8 GFLOPs at 0.86) is dominated
+    assert rows == [
+        "| ordinary training for 5 epochs, stopped early after 2.50 epochs of fine-tuning | "
+        "0.001 | 64 | 6 | 1 | 1 / 1 | 0.7000 | 4.000 | b0 |",
+        "| random pretraining on K=50 (50.0%, Q=2) for 3 epochs | 0.001 | 64 | 6 | 2 "
+        "| 2 / 3 | 0.8600 (0.8500-0.8700) | 5.500 (5.000-6.000) | p0, p1 |"]
+    frontier = pd.read_csv(tmp_path / "out" / "frontier.csv")
+    assert frontier[["trial_id", "evaluation", "final"]].values.tolist() == [
+        ["b0", 1, False], ["p0", 1, True], ["p1", 1, True]]
+    assert frontier["compute_flops"].tolist() == [4e9, 5e9, 6e9]
 
 
 def test_collapse_seeds_keeps_configurations_apart():
