@@ -61,7 +61,9 @@ def pareto_front(df: pd.DataFrame, x: str = COMPUTE, y: str = "test_accuracy",
         candidates = candidates[~bad]
     groups = [] if by is None else [by] if isinstance(by, str) else list(by)
     parts = []
-    for _, group in (candidates.groupby(groups, sort=True) if groups else [(None, candidates)]):
+    # a missing group key (ordinary training has no subset_size) is a group of its own
+    for _, group in (candidates.groupby(groups, sort=True, dropna=False) if groups
+                     else [(None, candidates)]):
         values = group[y].to_numpy(dtype=float)
         front = group[pareto_mask(group[x].to_numpy(), values if higher else -values)]
         parts.append(front.sort_values([x, y], ascending=[True, not higher], kind="stable"))

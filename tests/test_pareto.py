@@ -95,6 +95,13 @@ def test_pareto_front_counts_the_small_sets_selection_as_compute():
     assert pareto_front(df, x="train_flops")["trial_id"].tolist() == ["k"]
 
 
+def test_pareto_front_by_a_key_some_rows_lack_keeps_them_as_a_group():
+    df = log([("a", "b", 0, 10, 0.5), ("a", "p", 0, 20, 0.9), ("a", "q", 0, 30, 0.8)])
+    df["subset_size"] = [None, 50, 50]  # ordinary training has no subset
+    front = pareto_front(df, by="subset_size")
+    assert sorted(front["trial_id"]) == ["b", "p"]
+
+
 def test_pareto_front_of_a_loss_keeps_the_lowest():
     df = log([("a", "t1", 0, 0, 2.3), ("a", "t1", 1, 10, 0.9), ("a", "t1", 2, 20, 0.5),
               ("a", "t2", 0, 0, 2.3), ("a", "t2", 1, 15, 1.0), ("a", "t2", 2, 30, 0.2)])
