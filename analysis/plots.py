@@ -119,7 +119,8 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc=legend_loc)
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn yet (a sweep just started): no legend
+        ax.legend(fontsize=8, loc=legend_loc)
     fig.tight_layout()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=110)

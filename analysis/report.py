@@ -63,7 +63,8 @@ def frontier_hypervolumes(df: pd.DataFrame) -> pd.DataFrame:
                 np.log10(part[COMPUTE].to_numpy(dtype=float)),
                 part["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["dataset", "reference_log10_flops", "reference_accuracy",
+                                       "hypervolume_pretraining", "hypervolume_ordinary"])
 
 
 def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERANCE,
@@ -333,6 +334,8 @@ def _how(row: dict) -> str:
 
 
 def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[str]:
+    if frontier.empty:
+        return ["Frontier: no evaluation after some training yet.", ""]
     table = collapse_seeds(frontier, finals)
     shown = table.sort_values("median_accuracy", ascending=False, kind="stable").head(
         FRONTIER_ROWS_SHOWN).sort_index()

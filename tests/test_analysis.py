@@ -244,6 +244,22 @@ def test_analysis_of_a_running_sweep_says_so(tmp_path):
     assert not analyze([str(tmp_path)], tmp_path / "out2").startswith("In progress")
 
 
+def test_analysis_before_any_training_says_there_is_nothing_yet(tmp_path, recwarn):
+    from analysis.report import analyze
+
+    # a sweep just started: each trial has logged its untrained evaluation only
+    write_log(tmp_path / "results", {
+        "b": [record("b", 0, 0, 0.1)],
+        "p": [record("p", 0, 0, 0.1, strategy="random", subset_size=5,
+                     overdetermination_ratio=1.0, pretrain_epochs=2)]})
+    summary = analyze([str(tmp_path)], tmp_path / "out")
+    assert summary.startswith("In progress: 2 of 2 trials are still running")
+    assert "Frontier: no evaluation after some training yet." in (
+        tmp_path / "out" / "report.md").read_text()
+    assert pd.read_csv(tmp_path / "out" / "frontier.csv").empty
+    assert not [w for w in recwarn if "legend" in str(w.message)]
+
+
 def seeded(trial, seed, points, **config):
     """A trial's rows with the configuration keys a report groups by."""
     common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)
