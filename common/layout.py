@@ -25,11 +25,33 @@ PARQUET = ".parquet"
 STATE = ".pt"
 
 
+# Sweep folders moved or copied since their Tune experiment was pickled: old location -> new,
+# in this process (`sweep resume` of a moved folder). What Tune restores from its pickles (the
+# searcher, the callbacks, the scheduler) follows a move through `relocated`.
+_MOVED: dict[str, str] = {}
+
+
+def follow_move(old: str, new: str) -> None:
+    """Record that the sweep folder `old` is now at `new`."""
+    _MOVED[old.rstrip("/")] = new.rstrip("/")
+
+
+def relocated(path: str) -> str:
+    """`path`, or where it is now if it lies in a sweep folder that was moved."""
+    for old, new in _MOVED.items():
+        if path == old or path.startswith(old + "/"):
+            return new + path[len(old):]
+    return path
+
+
 @dataclass(frozen=True)
 class SweepLayout:
     """The paths of one sweep folder (a local path or a URI)."""
 
     folder: str
+
+    def __setstate__(self, state: dict) -> None:  # unpickled: follow a moved folder
+        object.__setattr__(self, "folder", relocated(state["folder"]))
 
     @property
     def spec(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from common.layout import relocated
 from sweep.early_stopping import FrontierOptions, FrontierRule
 
 
@@ -59,6 +60,9 @@ class FrontierScheduler(FIFOScheduler):
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles it: the frontier is re-read
         return {**self.__dict__, "_rule": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # the folder may have moved since
+        self.__dict__.update(state, results=relocated(state["results"]))
 
 
 def _logged_records(results: str, dataset: str, metric: str) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from common import storage
 from common.errors import Interrupted, UserError, warn
-from common.layout import SweepLayout
+from common.layout import SweepLayout, follow_move
 from common.provenance import VERSION, revision
 from search_spaces import SEARCH_ONLY, SweepSpec, baseline_points, define_space, parse_spec
 from sweep.lock import SweepLock
@@ -86,8 +86,8 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{layout.spec}: unreadable sweep record ({e})") from None
     if storage.normalise(settings.folder) != folder:  # the folder was moved: follow it
-        parent, _, name = folder.rstrip("/").rpartition("/")
-        settings = dataclasses.replace(settings, storage=parent, name=name)
+        follow_move(storage.normalise(settings.folder), folder)  # in what Tune unpickles
+        settings = dataclasses.replace(settings, moved_to=folder)
     remaining = [d for d in spec.datasets if d not in done]
     if not remaining:
         print(f"sweep {settings.name} is complete; nothing to resume. Results in "

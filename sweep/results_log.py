@@ -25,6 +25,7 @@ import pyarrow as pa
 from common import storage
 from common.errors import warn
 from common.layout import (
+    relocated,
     result_file_name,
     segment_file_name,
     segments_folder,
@@ -60,6 +61,9 @@ class ResultLog:
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks; the rows are on disk
         return {**self.__dict__, "_trials": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:  # the folder may have moved since
+        self.__dict__.update(state, location=relocated(state["location"]))
 
     def file_for(self, dataset: str, trial_id: str) -> str:
         return storage.join(self.location, result_file_name(dataset, trial_id))

@@ -28,6 +28,9 @@ class SweepSettings:
     gpus_per_trial: float = 0.0
     max_failures: int = 2  # retries of a failed trial, each from its last checkpoint
     max_concurrent_trials: int | None = None
+    # Where the sweep folder is when it was moved or copied after it was made (`resume` sets
+    # it); the name still names the sweep: its Optuna studies and its rows' `sweep` column.
+    moved_to: str | None = None
 
     def validate(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -55,7 +58,7 @@ class SweepSettings:
 
     @property
     def folder(self) -> str:
-        return storage.join(self.storage, self.name)
+        return self.moved_to or storage.join(self.storage, self.name)
 
     @property
     def layout(self) -> SweepLayout:

@@ -446,3 +446,23 @@ def test_the_rule_can_judge_on_validation_accuracy():
     blind = FrontierRule(options(metric="val_accuracy"), N)
     assert replay(blind, ORDINARY, curve("x", [(0, 0.1), (500, 0.2)], strategy="random"))[
         "x"] == []
+
+
+def test_what_tune_unpickles_follows_a_moved_sweep_folder(monkeypatch):
+    import pickle
+
+    from common import layout
+    from sweep.frontier_scheduler import FrontierScheduler
+    from sweep.results_log import ResultLog
+
+    monkeypatch.setattr(layout, "_MOVED", {})
+    scheduler = FrontierScheduler(options(), N, "/old/s/results", "digits")
+    log = ResultLog("/old/s/results")
+    searcher_layout = layout.SweepLayout("/old/s")
+    pickled = [pickle.dumps(x) for x in (scheduler, log, searcher_layout)]
+    other = pickle.dumps(layout.SweepLayout("/old/sibling"))
+    layout.follow_move("/old/s", "/new/t")
+    scheduler, log, searcher_layout = (pickle.loads(p) for p in pickled)
+    assert scheduler.results == "/new/t/results" and log.location == "/new/t/results"
+    assert searcher_layout.folder == "/new/t" and searcher_layout.results == "/new/t/results"
+    assert pickle.loads(other).folder == "/old/sibling"  # only that folder moved

@@ -55,6 +55,32 @@ def test_interrupted_sweep_is_not_done_and_resume_completes_it(tmp_path, signum,
     assert len(complete) == 4
 
 
+def test_an_interrupted_sweep_moved_elsewhere_resumes_there_under_its_own_name(tmp_path):
+    import shutil
+
+    folder = tmp_path / "i"
+    driver = start_sweep("--config", str(long_spec(tmp_path, trials=3, epochs=25)), "--num-cpus",
+                         "2", "--max-concurrent-trials", "2", "--storage", str(tmp_path),
+                         "--name", "i")
+    wait_for_running_trial(folder / "results", min_rows=6)
+    driver.send_signal(signal.SIGINT)
+    driver.communicate(timeout=120)
+    assert driver.returncode == 130
+    moved = tmp_path / "elsewhere" / "renamed"
+    moved.parent.mkdir()
+    shutil.move(folder, moved)
+
+    result = run_sweep("resume", str(moved), "--num-cpus", "2", "--no-analyze", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"results in {moved}/results" in result.stdout
+    df = pd.read_parquet(moved / "results")
+    assert_log_complete(df, trials=3)
+    assert set(df["sweep"]) == {"i"}  # the sweep keeps its name; only its folder moved
+    study = optuna.load_study(study_name="i-digits", storage=f"sqlite:///{moved}/optuna.db")
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 3
+    assert not folder.exists()  # nothing written where it was
+
+
 def test_a_second_driver_is_refused_and_a_stale_lock_taken_over(tmp_path):
     folder = tmp_path / "l"
     env = {"SWEEP_LOCK_STALE_S": "6", "SWEEP_LOCK_HEARTBEAT_S": "1"}
