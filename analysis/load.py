@@ -13,7 +13,7 @@ import pyarrow.fs as pafs
 
 from common import storage
 from common.errors import UserError, warn
-from common.result_files import read_log, read_table
+from common.result_files import NotALogFile, read_log, read_table
 
 # A trial's compute at an evaluation: its training FLOPs (both phases) plus the FLOPs spent
 # building its small set (k-means; 0 for index selections), so that a selection method cannot
@@ -62,9 +62,13 @@ def _read_location(location: str) -> list[pa.Table]:
     if info.type == pafs.FileType.File:
         try:
             return [read_table(location)]
+        except NotALogFile as e:  # named on its own: say so, rather than "no results"
+            raise UserError(f"{location}: {e.args[0]}") from None
         except (OSError, pa.ArrowException, KeyError) as e:
             warn(f"skipped unreadable result file {location} ({e})")
             return []
+    if info.type != pafs.FileType.Directory:
+        raise UserError(f"{location}: neither a folder nor a Parquet file")
     results_path = f"{path.rstrip('/')}/results"  # a sweep folder: read its results/
     if fs.get_file_info(results_path).type == pafs.FileType.Directory:
         location = storage.join(location, "results")

@@ -55,6 +55,17 @@ def trial_files(results: str) -> dict[str, TrialFiles]:
     return found
 
 
+# Columns every log file has had, whatever its version: without them a file is not the log's.
+IDENTIFYING = ("sweep", "trial_id", "dataset", "evaluation", "train_flops", "test_accuracy")
+
+
+class NotALogFile(KeyError):
+    """A Parquet file that is not one of the result log's (read_log skips it with a warning)."""
+
+    def __str__(self) -> str:  # the message, without KeyError's quotes
+        return str(self.args[0])
+
+
 def read_table(location: str) -> pa.Table:
     """One Parquet file of the log, in the log's schema (raises OSError/ArrowException)."""
     return read_file(location)[0]
@@ -66,6 +77,9 @@ def read_file(location: str) -> tuple[pa.Table, int]:
     fs, path = storage.filesystem(location)
     table = pq.read_table(path, filesystem=fs)
     merged = int((table.schema.metadata or {}).get(MERGED_KEY, b"0"))
+    missing = [c for c in IDENTIFYING if c not in table.column_names]
+    if missing:  # some other Parquet file (an analysis' frontier.parquet, a foreign table)
+        raise NotALogFile(f"not a result-log file: no {', '.join(missing)} column")
     schema = arrow_schema()
     for column in schema:  # a file from an older version lacks newer columns: they are null
         if column.name not in table.column_names:

@@ -175,16 +175,50 @@ def _answer(folder: str) -> None:
 
 def _analyze(args: argparse.Namespace) -> None:
     from analysis.report import analyze
-    from common import storage
-    from common.layout import SweepLayout
 
     if not 0 <= args.tolerance < 1:
         raise UserError(f"--tolerance must be in [0, 1), got {args.tolerance}")
     if args.target is not None and not 0 < args.target <= 1:
         raise UserError(f"--target must be in (0, 1], got {args.target}")
-    first = args.paths[0]
-    default = SweepLayout(first).analysis if not storage.is_uri(first) else "analysis"
-    print(analyze(args.paths, args.out or default, args.tolerance, args.target, args.target_on))
+    out = args.out or _default_analysis_folder(args.paths[0])
+    _check_out_is_not_in_a_log(out, args.paths)
+    print(analyze(args.paths, out, args.tolerance, args.target, args.target_on))
+
+
+def _log_folder(path: str) -> Path:
+    """The folder of result files a local `sweep analyze` path reads: a sweep folder's
+    results/, a results/ folder itself, or a single file's folder."""
+    p = Path(path)
+    if p.is_file():
+        return p.parent
+    return p if p.name == "results" or not (p / "results").is_dir() else p / "results"
+
+
+def _default_analysis_folder(first: str) -> str:
+    """<sweep>/analysis for a sweep folder, its results/ or one of its files; a URI: ./analysis."""
+    from common import storage
+
+    if storage.is_uri(first):
+        return "analysis"
+    log = _log_folder(first)
+    return str((log.parent if log.name == "results" else log) / "analysis")
+
+
+def _check_out_is_not_in_a_log(out: str, paths: list[str]) -> None:
+    """Analysis files written among result files (frontier.parquet) would be read back as
+    results (a subfolder is not read)."""
+    from common import storage
+
+    if storage.is_uri(out):
+        return
+    where = Path(out).resolve()
+    for path in paths:
+        if storage.is_uri(path):
+            continue
+        if where == _log_folder(path).resolve():
+            raise UserError(f"--out {out}: the folder of the result files of {path}; its "
+                            "Parquet files would be read as results next time; choose another "
+                            "folder")
 
 
 def _presets() -> None:

@@ -260,6 +260,21 @@ def test_analysis_before_any_training_says_there_is_nothing_yet(tmp_path, recwar
     assert not [w for w in recwarn if "legend" in str(w.message)]
 
 
+def test_analyze_of_a_results_folder_or_file_writes_beside_the_log_not_into_it(tmp_path):
+    from cli import run_sweep
+
+    results = tmp_path / "sweep" / "results"
+    write_log(results, {"base": BASE, "pre": PRE})
+    for path in (results, results / "digits-pre.parquet"):
+        run = run_sweep("analyze", str(path))
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines()[-1].startswith(
+            f"wrote {tmp_path / 'sweep' / 'analysis'}/report.md")
+        assert sorted(p.name for p in results.iterdir()) == ["digits-base.parquet",
+                                                              "digits-pre.parquet"]
+    assert len(load_results(str(tmp_path / "sweep"))) == len(BASE) + len(PRE)
+
+
 def seeded(trial, seed, points, **config):
     """A trial's rows with the configuration keys a report groups by."""
     common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)

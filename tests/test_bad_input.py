@@ -32,6 +32,35 @@ class Case:
     message: str  # what the one line must say
 
 
+def _parquet(columns: dict) -> Callable[[Path], list[str]]:
+    """`sweep analyze` of a Parquet file with these columns."""
+    def args(tmp: Path) -> list[str]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table(columns), tmp / "table.parquet")
+        return ["analyze", str(tmp / "table.parquet"), "--out", str(tmp / "out")]
+    return args
+
+
+def _log_with_out(out: str) -> Callable[[Path], list[str]]:
+    """`sweep analyze` of a sweep folder with a result file, `--out` at `out` within it."""
+    def args(tmp: Path) -> list[str]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from common.records import arrow_schema
+
+        (tmp / "s" / "results").mkdir(parents=True)
+        row = {c: None for c in arrow_schema().names} | {
+            "sweep": "s", "trial_id": "t", "dataset": "digits", "strategy": "none",
+            "evaluation": 0, "train_flops": 0, "test_accuracy": 0.1, "status": "finished"}
+        pq.write_table(pa.Table.from_pylist([row], schema=arrow_schema()),
+                       tmp / "s" / "results" / "digits-t.parquet")
+        return ["analyze", str(tmp / "s"), "--out", str(tmp / "s" / out)]
+    return args
+
+
 def _yaml(text: str) -> Callable[[Path], list[str]]:
     def args(tmp: Path) -> list[str]:
         (tmp / "sweep.yaml").write_text(text)
@@ -246,6 +275,12 @@ CASES = [
          "no results in"),
     Case("analyze-bad-tolerance", "analyze", lambda t: ["analyze", str(t), "--tolerance", "2"],
          "--tolerance must be in [0, 1)"),
+    Case("analyze-not-a-log-file", "analyze", _parquet({"a": [1, 2]}),
+         "not a result-log file: no sweep, trial_id, dataset"),
+    Case("analyze-a-device", "analyze", lambda t: ["analyze", "/dev/null", "--out", str(t / "o")],
+         "/dev/null: neither a folder nor a Parquet file"),
+    Case("analyze-out-among-results", "analyze", _log_with_out("results"),
+         "the folder of the result files of"),
     # cluster configs
     Case("cluster-missing-file", "cluster", lambda t: ["check-cluster", str(t / "none.yaml")],
          "cannot read"),

@@ -257,15 +257,19 @@ def test_analyze_a_real_sweep_writes_every_file(quick, tmp_path):
     assert expected <= {p.name for p in out.iterdir()}
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
     frontier = pd.read_parquet(out / "frontier.parquet")
-    finals = (quick / "results").parquet().sort_values("evaluation").groupby(
-        "trial_id").tail(1)
-    # the frontier's rows are final rows no other final row dominates
-    for _, row in frontier.iterrows():
-        better = finals[(finals["train_flops"] <= row["train_flops"])
-                        & (finals["test_accuracy"] >= row["test_accuracy"])
-                        & ((finals["train_flops"] < row["train_flops"])
-                           | (finals["test_accuracy"] > row["test_accuracy"]))]
-        assert better.empty
+    rows = (quick / "results").parquet()
+    rows = rows[rows["train_flops"] > 0]
+    compute = rows["train_flops"] + rows["selection_flops"].fillna(0)
+    # the frontier is the trained evaluations no other one dominates on compute (training +
+    # selection FLOPs) and test accuracy: each of its rows undominated, and every such row there
+    undominated = [not ((compute <= c) & (rows["test_accuracy"] >= a)
+                        & ((compute < c) | (rows["test_accuracy"] > a))).any()
+                   for c, a in zip(compute, rows["test_accuracy"], strict=True)]
+    front = rows[undominated]
+    assert sorted(zip(frontier["trial_id"], frontier["evaluation"], strict=True)) == sorted(
+        zip(front["trial_id"], front["evaluation"], strict=True))
+    assert (frontier["compute_flops"] == frontier["train_flops"]
+            + frontier["selection_flops"].fillna(0)).all()
     report = (out / "report.md").read_text()
     assert "## digits" in report and "![frontier_digits](frontier_digits.png)" in report
     assert (out / "frontier_digits.png").read_bytes()[:4] == b"\x89PNG"
