@@ -88,8 +88,12 @@ class SweepSpec:
         return tuple(self.search.get("strategy", ("none",)))  # type: ignore[arg-type]
 
     def with_overrides(self, **overrides: Any) -> SweepSpec:
-        """A copy with command-line overrides (datasets, num_samples, fixed values), re-checked."""
+        """A copy with command-line overrides (datasets, num_samples, fixed values), re-checked.
+        A scheduler other than the frontier one drops the file's `early_stopping` settings (they
+        are that scheduler's; kept, the saved sweep could not be resumed)."""
         changed = {k: v for k, v in overrides.items() if v is not None}
+        if changed.get("scheduler", "frontier") != "frontier":
+            changed["early_stopping"] = {}
         fixed = {**self.fixed, **changed.pop("fixed", {})}
         spec = dataclasses.replace(self, fixed=fixed, **changed)
         spec.validate()

@@ -336,6 +336,13 @@ def test_settings_belong_to_the_frontier_scheduler():
     assert spec.to_dict()["early_stopping"] == {"margin": 0.02}
     with pytest.raises(ConfigError, match="set scheduler: frontier"):
         parse_spec({"scheduler": "asha", "early_stopping": {"margin": 0.02}}, "s.yaml")
+    # `sweep run --scheduler none` on such a file: the settings go with the scheduler, and the
+    # spec the sweep saves parses again (its resume reads it back)
+    for scheduler in ("none", "asha"):
+        other = spec.with_overrides(scheduler=scheduler)
+        assert other.early_stopping == {} and other.scheduler == scheduler
+        assert parse_spec(other.to_dict(), "sweep.json") == other
+    assert spec.with_overrides(num_samples=3).early_stopping == {"margin": 0.02}
 
 
 def test_a_resumed_sweep_reads_the_frontier_back_from_the_log(tmp_path):
