@@ -26,6 +26,11 @@ class StorageError(UserError):
     """A storage location cannot be used: unknown scheme, unreachable, not writable, full."""
 
 
+class TrialsFailed(RuntimeError):
+    """Every trial of a dataset failed after its retries: the sweep has nothing to show. The
+    CLI prints the message (the trials' tracebacks came before it) and exits with 1."""
+
+
 class Interrupted(KeyboardInterrupt):
     """The sweep was stopped by a signal (SIGINT: Ctrl-C, or SIGTERM); `folder` says what to
     resume. The CLI exits with 128 + the signal's number."""

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.errors import Interrupted, UserError, format_warning_lines
+from common.errors import Interrupted, TrialsFailed, UserError, format_warning_lines
 from search_spaces.spec import SAMPLERS, SCHEDULERS
 from sweep.dashboard import DEFAULT_PORT
 from sweep.settings import RayOptions, SweepSettings
@@ -268,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _shut_down_ray()
         print(f"sweep {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except TrialsFailed as e:
+        _shut_down_ray()
+        print(f"sweep {args.command}: {e}", file=sys.stderr)
+        return 1
     except Interrupted as e:
         _shut_down_ray()
         how = f"; continue it with `sweep resume {e.folder}`" if e.folder else ""

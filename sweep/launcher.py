@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common import storage
-from common.errors import Interrupted, UserError, warn
+from common.errors import Interrupted, TrialsFailed, UserError, warn
 from common.layout import SweepLayout, follow_move
 from common.provenance import VERSION, revision
 from search_spaces import SEARCH_ONLY, SweepSpec, baseline_points, define_space, parse_spec
@@ -51,6 +51,7 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
         raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
                         "or choose another --name")
     _check_local_resources(ray_options, settings)
+    _check_device(spec, ray_options, settings)
     _check_address(ray_options)
     _check_datasets(spec, spec.datasets)
     storage.check_writable(settings.storage)
@@ -144,6 +145,22 @@ def _check_address(options: RayOptions) -> None:
 
 def _data_source(spec: SweepSpec) -> tuple[str | None, bool]:
     return spec.fixed.get("data_dir"), bool(spec.fixed.get("download", False))
+
+
+def _check_device(spec: SweepSpec, options: RayOptions, settings: SweepSettings) -> None:
+    """`device: cuda` needs a GPU for every trial: each would fail otherwise, after Ray had
+    started and retried it."""
+    if str(spec.fixed.get("device", "auto")).lower() != "cuda":
+        return
+    if settings.gpus_per_trial == 0:
+        raise UserError("device: cuda needs --gpus-per-trial above 0 (a trial without one sees "
+                        "no GPU); or use device auto")
+    if not options.address and options.logical_gpus:
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise UserError("device: cuda with --logical-gpus on a machine without a GPU that "
+                            "torch can use: the trials would run on the CPU; use device auto")
 
 
 def _check_datasets(spec: SweepSpec, datasets: list[str]) -> None:
@@ -300,6 +317,7 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
     from sweep.study import fail_abandoned, open_study, snapshot
 
     layout = settings.layout
+    all_failed: list[str] = []  # datasets whose every trial failed, and the first error's words
     for dataset in spec.datasets:
         if dataset in done:
             continue
@@ -326,12 +344,18 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
                             "rows written so far are intact; make room, then "
                             f"`sweep resume {settings.folder}`") from None
         errors = len(results.errors)
-        if errors:
+        if errors and errors == len(results):
+            last = str(results.errors[0]).strip().splitlines() or ["?"]
+            all_failed.append(f"{dataset} ({last[-1].strip()[:300]})")
+        elif errors:
             print(f"[{dataset}] {errors} trial(s) failed after retries; their rows so far are "
                   "in the log", flush=True)
         snapshot(layout)
         done.append(dataset)
         storage.write_text_atomic(layout.state, json.dumps({"done": done}))
+    if all_failed:
+        raise TrialsFailed(f"every trial failed after its retries: {'; '.join(all_failed)}; "
+                           f"their tracebacks are above; results in {layout.results}")
     print(f"sweep {settings.name} finished: results in {layout.results}\n"
           f"  load them:   pandas.read_parquet({layout.results!r})\n"
           f"  analyse:     sweep analyze {settings.folder}", flush=True)

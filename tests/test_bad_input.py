@@ -265,6 +265,9 @@ CASES = [
     Case("config-infinite-fixed-lr", "config", _yaml("fixed: {lr: .inf}\n"), "lr must be a finite number"),
     Case("config-too-many-samples", "config", _yaml("num_samples: 100000000\n"), "num_samples must be a whole number in [1, 1,000,000]"),
     Case("config-seed-out-of-range", "config", _yaml("fixed: {seed: -5}\n"), "seed must be >= 0"),
+    Case("config-cuda-without-gpus", "config", _yaml("fixed: {device: cuda}\n"),
+         "device: cuda needs --gpus-per-trial above 0"),
+
     # sweep resume / analyze
     Case("resume-not-a-sweep", "resume", _sweep_folder(None), "not a sweep folder"),
     Case("resume-corrupt-record", "resume", _sweep_folder("{ not json"), "unreadable sweep record"),
@@ -315,6 +318,21 @@ def test_bad_input_gets_one_line_and_exit_2(case, tmp_path):
     assert len(lines) == 1 and case.message in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert files_under(scratch) == before  # nothing written
+
+
+def test_device_cuda_on_logical_gpus_without_a_gpu_is_refused(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: device cuda works there")
+    args = _yaml("fixed: {device: cuda}\n")(tmp_path) + [
+        "--gpus-per-trial", "0.5", "--num-gpus", "1", "--logical-gpus"]
+    result = run_sweep(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip() == ("sweep run: error: device: cuda with --logical-gpus on a "
+                                     "machine without a GPU that torch can use: the trials "
+                                     "would run on the CPU; use device auto")
+    assert not (tmp_path / "store").exists()
 
 
 # Storage a sweep cannot use: (id, area, the environment's AWS_* variables, argv, message).

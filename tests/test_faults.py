@@ -199,3 +199,27 @@ def test_a_diverging_trial_ends_as_diverged_and_the_sweep_goes_on(tmp_path):
     last = df.sort_values("evaluation").groupby("trial_id").tail(1).set_index("lr")
     assert set(last.loc[[1e6], "status"]) == {"diverged"}
     assert last.loc[0.001, "status"] == "finished"
+
+
+def test_a_sweep_whose_every_trial_fails_says_so_and_exits_1(tmp_path, monkeypatch, capsys):
+    # Every trial raises (as a device or library error would, in each worker); the sweep must
+    # not end with "finished" and exit 0.
+    from ray import tune
+
+    from sweep import cli, launcher
+
+    def failing(config: dict) -> None:
+        raise RuntimeError("no luck in this worker")
+
+    monkeypatch.setattr(launcher, "_trainable", lambda settings, dataset, raw: (
+        tune.with_resources(failing, {"cpu": 1})))
+    code = cli.main(["run", "--config", str(long_spec(tmp_path, trials=2, epochs=2)),
+                     "--num-cpus", "2", "--max-failures", "0", "--storage", str(tmp_path),
+                     "--name", "f", "--no-analyze"])
+    out, err = capsys.readouterr()
+    assert code == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("sweep run: every trial failed after its retries: digits (")
+    assert "no luck in this worker" in last
+    assert last.endswith(f"their tracebacks are above; results in {tmp_path / 'f' / 'results'}")
+    assert "finished" not in out
