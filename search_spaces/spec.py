@@ -281,8 +281,10 @@ def load_spec_file(path: str | Path) -> SweepSpec:
     path = Path(path)
     try:
         text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
@@ -294,12 +296,19 @@ def load_spec_file(path: str | Path) -> SweepSpec:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """yaml.safe_load, except that a mapping naming a key twice is an error (plain YAML keeps
-    the last value silently)."""
+    the last value silently), and so is a key that is not a name (every key of a sweep file
+    names a setting)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a setting's name, got "
+                    + (repr(key) if key is None or isinstance(key, int | float) else
+                       f"a {type(key).__name__}"),
+                    key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark)

@@ -133,6 +133,9 @@ def _run(args: argparse.Namespace) -> None:
     from search_spaces import load_preset, load_spec_file
     from sweep.launcher import run_sweep
 
+    for flag, value in (("--config", args.config), ("--preset", args.preset)):
+        if value is not None and not value.strip():  # an unset shell variable, most likely
+            raise UserError(f"{flag} is empty")
     spec = load_spec_file(args.config) if args.config else load_preset(args.preset or "quick")
     fixed = {"data_dir": args.data_dir} if args.data_dir else {}
     spec = spec.with_overrides(datasets=_split(args.dataset), num_samples=args.num_samples,

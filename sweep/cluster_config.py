@@ -8,7 +8,9 @@ once (SWEEP_STORAGE).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import logging
 from pathlib import Path
@@ -26,6 +28,8 @@ def check_cluster_config(path: str | Path) -> dict[str, Any]:
         config = yaml.safe_load(path.read_text())
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(config, dict):
@@ -48,15 +52,33 @@ def _check(config: dict[str, Any]) -> None:
     except jsonschema.ValidationError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "top level"
         raise UserError(f"{where}: {e.message.splitlines()[0]}") from None
+    import click
+
+    if config["provider"].get("type") == "kuberay":  # Ray would blame a version mismatch
+        raise UserError("provider: a KubeRay cluster is made by the KubeRay operator, not by "
+                        "`ray up`")
     quiet = logging.getLogger("ray.autoscaler")  # it logs its defaults at INFO on stderr
     level = quiet.level
     quiet.setLevel(logging.WARNING)
+    said = io.StringIO()  # and prints its own verdict ("PANIC ...") before raising it
     try:
-        validate_config(prepare_config(copy.deepcopy(config)))
-    except (ValueError, KeyError, jsonschema.ValidationError) as e:
-        raise UserError(str(e).splitlines()[0]) from None
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            prepared = prepare_config(copy.deepcopy(config))
+            validate_config(prepared)
+    # Ray's verdicts on a config: an unknown provider type (NotImplementedError), a provider's
+    # missing settings (click's exception), a provider this Ray cannot set up (RuntimeError)
+    except (ValueError, KeyError, jsonschema.ValidationError, NotImplementedError,
+            RuntimeError, click.ClickException) as e:
+        words = (e.format_message() if isinstance(e, click.ClickException) else str(e))
+        raise UserError((words.strip() or said.getvalue().strip() or type(e).__name__)
+                        .splitlines()[0]) from None
     finally:
         quiet.setLevel(level)
+    for name, node in prepared.get("available_node_types", {}).items():
+        low, high = node.get("min_workers", 0), node.get("max_workers")
+        if high is not None and low > high:
+            raise UserError(f"available_node_types/{name}: min_workers ({low}) is above "
+                            f"max_workers ({high})")
     head_commands = " ".join(config.get("head_start_ray_commands", []))
     if "--head" in head_commands and "--dashboard-host=127.0.0.1" not in head_commands:
         raise UserError("head_start_ray_commands: start the head with --dashboard-host=127.0.0.1 "

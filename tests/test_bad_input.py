@@ -61,6 +61,16 @@ def _log_with_out(out: str) -> Callable[[Path], list[str]]:
     return args
 
 
+def _file(name: str, content: bytes, command: str) -> Callable[[Path], list[str]]:
+    """`sweep run --config` or `sweep check-cluster` of a file holding `content`."""
+    def args(tmp: Path) -> list[str]:
+        (tmp / name).write_bytes(content)
+        if command == "run":
+            return ["run", "--config", str(tmp / name), "--storage", str(tmp / "store")]
+        return [command, str(tmp / name)]
+    return args
+
+
 def _yaml(text: str) -> Callable[[Path], list[str]]:
     def args(tmp: Path) -> list[str]:
         (tmp / "sweep.yaml").write_text(text)
@@ -206,6 +216,8 @@ CASES = [
     Case("run-gpus-the-machine-lacks", "run", _run("--num-cpus", "2", "--num-gpus", "1"),
          "--num-gpus 1: this machine has 0 GPU(s) that torch can use"),
     Case("run-negative-retries", "run", _run("--max-failures", "-1"), "--max-failures must be >= 0"),
+    Case("run-empty-config", "run", _run("--config", ""), "--config is empty"),
+    Case("run-empty-preset", "run", _run("--preset", " "), "--preset is empty"),
     Case("run-negative-samples", "run", _run("--num-samples", "-3"), "num_samples must be a whole number"),
     Case("run-address-nothing-listens", "run", _run("--address", "127.0.0.1:1"),
          "--address 127.0.0.1:1: no Ray cluster answers there"),
@@ -265,6 +277,12 @@ CASES = [
     Case("config-infinite-fixed-lr", "config", _yaml("fixed: {lr: .inf}\n"), "lr must be a finite number"),
     Case("config-too-many-samples", "config", _yaml("num_samples: 100000000\n"), "num_samples must be a whole number in [1, 1,000,000]"),
     Case("config-seed-out-of-range", "config", _yaml("fixed: {seed: -5}\n"), "seed must be >= 0"),
+    Case("config-not-text", "config", _file("sweep.yaml", b"\xff\xfe\x00binary", "run"),
+         "not a text file (not UTF-8)"),
+    Case("config-number-as-key", "config", _yaml("fixed: {1: 2}\n"),
+         "a key must be a setting's name, got 1"),
+    Case("config-list-as-key", "config", _yaml("? [a]\n: 1\n"),
+         "a key must be a setting's name, got a list"),
     Case("config-cuda-without-gpus", "config", _yaml("fixed: {device: cuda}\n"),
          "device: cuda needs --gpus-per-trial above 0"),
 
@@ -288,6 +306,21 @@ CASES = [
     Case("cluster-missing-file", "cluster", lambda t: ["check-cluster", str(t / "none.yaml")],
          "cannot read"),
     Case("cluster-malformed", "cluster", _cluster(lambda s: s + "\n  bad: [\n"), "not valid YAML"),
+    Case("cluster-not-text", "cluster", _file("cluster.yaml", b"\xff\xfe\x00binary",
+                                              "check-cluster"), "not a text file (not UTF-8)"),
+    Case("cluster-unknown-provider", "cluster",
+         _cluster(lambda s: s.replace("  type: aws", "  type: foo")),
+         "Unsupported node provider: foo"),
+    Case("cluster-kuberay-provider", "cluster",
+         _cluster(lambda s: s.replace("  type: aws", "  type: kuberay")),
+         "a KubeRay cluster is made by the KubeRay operator"),
+    Case("cluster-local-without-ips", "cluster",
+         lambda t: _file("cluster.yaml", b"cluster_name: x\nprovider: {type: local}\n",
+                         "check-cluster")(t), "Please supply a `head_ip`"),
+    Case("cluster-min-above-max", "cluster",
+         _cluster(lambda s: s.replace("    min_workers: 0\n    max_workers: 8",
+                                      "    min_workers: 5\n    max_workers: 1")),
+         "gpu_worker: min_workers (5) is above max_workers (1)"),
     Case("cluster-unknown-head-type", "cluster",
          _cluster(lambda s: s.replace("head_node_type: head", "head_node_type: boss")),
          "`head_node_type` must be one of `available_node_types`"),

@@ -123,7 +123,7 @@ class TrialConfig:
         values: dict[str, Any] = {}
         for key, raw in d.items():
             if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
+                close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"unknown trial setting {key!r}{hint}")
             values[key] = _convert(key, raw, known[key].type)
