@@ -441,7 +441,11 @@ def _prepare_resume(layout: SweepLayout, dataset: str) -> bool:
     from sweep.results_log import repair_unreadable, set_aside_unknown_trials
 
     experiment = layout.experiment(dataset)
-    restorable = tune.Tuner.can_restore(experiment)
+    # Tune writes tuner.pkl first and its experiment snapshot later: a driver that died between
+    # the two left nothing to restore from (the dataset's study starts afresh, as if it had not)
+    restorable = tune.Tuner.can_restore(experiment) and any(
+        name.startswith("experiment_state") and name.endswith(".json")
+        for name in storage.list_names(experiment))
     known = ({t.trial_id for t in tune.ExperimentAnalysis(experiment).trials} if restorable
              else set())
     abandoned = set_aside_unknown_trials(layout.results, dataset, known)

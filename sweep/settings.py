@@ -13,6 +13,7 @@ from common.errors import UserError
 from common.layout import SweepLayout
 from trainables.config import MAX_SEED
 
+RESOURCE_UNIT = 0.0001  # Ray's smallest fraction of a CPU or GPU
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_NAME = 100
 
@@ -46,6 +47,11 @@ class SweepSettings:
             raise UserError(f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}")
         if self.gpus_per_trial < 0:
             raise UserError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        for flag, value in (("--cpus-per-trial", self.cpus_per_trial),
+                            ("--gpus-per-trial", self.gpus_per_trial)):
+            if 0 < value < RESOURCE_UNIT:
+                raise UserError(f"{flag} {value:g}: Ray counts resources in steps of "
+                                f"{RESOURCE_UNIT:g}; use at least that")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"--seed must be in [0, {MAX_SEED}], got {self.seed}")
         if self.max_concurrent_trials is not None and self.max_concurrent_trials < 1:

@@ -217,6 +217,8 @@ CASES = [
          "--num-gpus 1: this machine has 0 GPU(s) that torch can use"),
     Case("run-negative-retries", "run", _run("--max-failures", "-1"), "--max-failures must be >= 0"),
     Case("run-empty-config", "run", _run("--config", ""), "--config is empty"),
+    Case("run-cpu-fraction-too-fine", "run", _run("--cpus-per-trial", "1e-10"),
+         "Ray counts resources in steps of 0.0001"),
     Case("run-empty-preset", "run", _run("--preset", " "), "--preset is empty"),
     Case("run-negative-samples", "run", _run("--num-samples", "-3"), "num_samples must be a whole number"),
     Case("run-address-nothing-listens", "run", _run("--address", "127.0.0.1:1"),

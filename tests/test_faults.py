@@ -223,3 +223,15 @@ def test_a_sweep_whose_every_trial_fails_says_so_and_exits_1(tmp_path, monkeypat
     assert "no luck in this worker" in last
     assert last.endswith(f"their tracebacks are above; results in {tmp_path / 'f' / 'results'}")
     assert "finished" not in out
+
+
+def test_a_tune_folder_without_a_snapshot_starts_its_study_afresh(tmp_path):
+    # The driver died after Tune wrote tuner.pkl and before its first experiment snapshot.
+    from common.layout import SweepLayout
+    from sweep.launcher import _prepare_resume
+
+    layout = SweepLayout(str(tmp_path / "s"))
+    experiment = Path(layout.experiment("digits"))
+    experiment.mkdir(parents=True)
+    (experiment / "tuner.pkl").write_bytes(b"pickled tuner")
+    assert _prepare_resume(layout, "digits") is False
