@@ -82,10 +82,17 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
         saved = json.loads(storage.read_text(layout.spec))
         spec = parse_spec(saved["spec"], layout.spec)
         settings = SweepSettings(**saved["settings"])
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{layout.spec}: unreadable sweep record ({e})") from None
+    try:
         done = json.loads(storage.read_text(layout.state))["done"] if storage.exists(
             layout.state) else []
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"{layout.spec}: unreadable sweep record ({e})") from None
+        if not isinstance(done, list) or not all(isinstance(d, str) for d in done):
+            raise TypeError(f"'done' is {done!r}, not a list of datasets")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{layout.state}: unreadable sweep state ({e}); it lists the datasets "
+                        "whose study has finished: fix it, or delete it to run them all "
+                        "again") from None
     if storage.normalise(settings.folder) != folder:  # the folder was moved: follow it
         follow_move(storage.normalise(settings.folder), folder)  # in what Tune unpickles
         settings = dataclasses.replace(settings, moved_to=folder)

@@ -41,11 +41,12 @@ class SweepLock:
         """The current lease, if it is fresh (renewed within STALE_S)."""
         try:
             lease = json.loads(storage.read_text(self.location))
-        except (FileNotFoundError, OSError, ValueError):
+            heartbeat, pid = float(lease.get("heartbeat", 0)), int(lease.get("pid", 0))
+        except (FileNotFoundError, OSError, ValueError, TypeError, AttributeError):
+            return None  # none, or not a lease this code wrote (leases are written whole)
+        if time.time() - heartbeat >= STALE_S:
             return None
-        if time.time() - float(lease.get("heartbeat", 0)) >= STALE_S:
-            return None
-        if lease.get("host") == socket.gethostname() and not _alive(int(lease.get("pid", 0))):
+        if lease.get("host") == socket.gethostname() and not _alive(pid):
             return None  # its driver died on this machine: no need to wait for staleness
         return lease
 

@@ -128,6 +128,28 @@ def _sweep_folder(content: str | bytes | None) -> Callable[[Path], list[str]]:
     return args
 
 
+def _sweep_state(state: str | None) -> Callable[[Path], list[str]]:
+    """A sweep folder with a good sweep.json and this state.json (None: a folder in its
+    place)."""
+    def args(tmp: Path) -> list[str]:
+        import dataclasses
+        import json
+
+        from search_spaces import load_preset
+        from sweep.settings import SweepSettings
+
+        (tmp / "old").mkdir()
+        record = {"spec": load_preset("quick").to_dict(),
+                  "settings": dataclasses.asdict(SweepSettings(name="old", storage=str(tmp)))}
+        (tmp / "old" / "sweep.json").write_text(json.dumps(record))
+        if state is None:
+            (tmp / "old" / "state.json").mkdir()
+        else:
+            (tmp / "old" / "state.json").write_text(state)
+        return ["resume", str(tmp / "old")]
+    return args
+
+
 def _occupied(tmp: Path) -> list[str]:
     (tmp / "store" / "taken").mkdir(parents=True)
     return ["run", "--storage", str(tmp / "store"), "--name", "taken"]
@@ -292,6 +314,14 @@ CASES = [
     Case("resume-not-a-sweep", "resume", _sweep_folder(None), "not a sweep folder"),
     Case("resume-corrupt-record", "resume", _sweep_folder("{ not json"), "unreadable sweep record"),
     Case("resume-record-not-utf8", "resume", _sweep_folder(b"\xff\xfe\x00binary"), "unreadable sweep record"),
+    Case("resume-record-is-a-folder", "resume",
+         lambda t: (t / "old" / "sweep.json").mkdir(parents=True) or ["resume", str(t / "old")],
+         "sweep.json: unreadable sweep record"),
+    Case("resume-state-not-a-list", "resume", _sweep_state('{"done": 5}'),
+         "state.json: unreadable sweep state ('done' is 5, not a list of datasets)"),
+    Case("resume-state-not-json", "resume", _sweep_state("{"), "state.json: unreadable sweep state"),
+    Case("resume-state-is-a-folder", "resume", _sweep_state(None),
+         "state.json: unreadable sweep state"),
     Case("analyze-missing", "analyze", lambda t: ["analyze", str(t / "nothing"), "--out",
                                                   str(t / "out")], "no such file or folder"),
     Case("analyze-no-results", "analyze", lambda t: ["analyze", str(t), "--out", str(t / "out")],

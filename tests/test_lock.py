@@ -74,3 +74,15 @@ def test_a_dead_holders_lease_is_taken_over_after_reading_it_back(tmp_path, monk
     assert time.monotonic() - started >= 0.2  # the written lease was read back
     assert json.loads((tmp_path / "lock.json").read_text())["token"] == taker.token
     taker.release()
+
+
+@pytest.mark.parametrize("content", ["[]", '{"heartbeat": "x"}', '{"pid": "x", "heartbeat": 1}',
+                                     "null", "{"])
+def test_a_lock_file_that_is_no_lease_is_taken_over(tmp_path, monkeypatch, content):
+    monkeypatch.setattr(lock, "SETTLE_S", 0.0)
+    (tmp_path / "lock.json").write_text(content)
+    taken = SweepLock(str(tmp_path))
+    assert taken.holder() is None
+    taken.acquire()
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == taken.token
+    taken.release()
