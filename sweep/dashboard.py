@@ -32,10 +32,6 @@ def serve_dashboard(folder: str, port: int = DEFAULT_PORT,
                     announce: Callable[[str], None] = print) -> None:
     """Serve the studies of the sweep `folder` (a path or URI) on http://127.0.0.1:`port`/ until
     interrupted. Raises UserError (one line) for a missing extra, folder, study file or port."""
-    try:
-        import optuna_dashboard
-    except ImportError:
-        raise UserError(INSTALL) from None
     if not 1 <= port <= 65535:
         raise UserError(f"--port must be in 1..65535, got {port}")
     folder = storage.normalise(folder)
@@ -46,6 +42,10 @@ def serve_dashboard(folder: str, port: int = DEFAULT_PORT,
     if not storage.exists(layout.study):
         raise UserError(f"{folder}: no optuna.db here (not a sweep folder, or no study yet)")
     _check_port(port)
+    try:  # after the checks above: it takes a second to import
+        import optuna_dashboard
+    except ImportError:
+        raise UserError(INSTALL) from None
     with tempfile.TemporaryDirectory(prefix="sweep-dashboard-") as tmp:
         if storage.is_uri(folder):
             path = Path(tmp) / "optuna.db"
@@ -71,9 +71,13 @@ def study_names(path: Path, url: str) -> list[str]:
     import optuna
     import sqlalchemy.exc
 
-    with open(path, "rb") as f:
-        if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise UserError(f"{path}: not an SQLite database (an Optuna study file)")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    if header != SQLITE_HEADER:
+        raise UserError(f"{path}: not an SQLite database (an Optuna study file)")
     try:
         return sorted(optuna.get_all_study_names(url))
     except (RuntimeError, sqlalchemy.exc.SQLAlchemyError) as e:

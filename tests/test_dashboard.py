@@ -181,3 +181,14 @@ def test_without_the_extra_it_says_how_to_install_it(sweep_folder):
     assert result.returncode == 2
     assert result.stderr == ("sweep dashboard: error: optuna-dashboard is not installed: "
                              'pip install -e ".[dashboard]"\n')
+
+
+def test_a_study_file_that_is_a_folder_is_one_line(tmp_path):
+    (tmp_path / "s" / "optuna.db").mkdir(parents=True)
+    with socket.socket() as probe:  # a port free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_sweep("dashboard", str(tmp_path / "s"), "--port", str(port), timeout=120)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"sweep dashboard: error: {tmp_path / 's' / 'optuna.db'}: "
+                                    "cannot read (Is a directory)")
