@@ -239,6 +239,9 @@ CASES = [
          "--num-gpus 1: this machine has 0 GPU(s) that torch can use"),
     Case("run-negative-retries", "run", _run("--max-failures", "-1"), "--max-failures must be >= 0"),
     Case("run-empty-config", "run", _run("--config", ""), "--config is empty"),
+    Case("run-storage-of-no-such-user", "run",
+         lambda t: ["run", "--storage", "~no-such-user-here/x", "--name", "x"],
+         "~no-such-user-here/x: Could not determine home directory"),
     Case("run-cpu-fraction-too-fine", "run", _run("--cpus-per-trial", "1e-10"),
          "Ray counts resources in steps of 0.0001"),
     Case("run-empty-preset", "run", _run("--preset", " "), "--preset is empty"),
@@ -398,6 +401,22 @@ def test_device_cuda_on_logical_gpus_without_a_gpu_is_refused(tmp_path):
                                      "machine without a GPU that torch can use: the trials "
                                      "would run on the CPU; use device auto")
     assert not (tmp_path / "store").exists()
+
+
+def test_unreachable_google_cloud_storage_fails_in_one_line_not_a_hang(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    result = run_sweep("run", "--storage", "gs://sweeps/x", "--name", "n", cwd=tmp_path,
+                       env={"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed}"},
+                       timeout=120)  # Arrow's own retries would take 15 minutes
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweep run: error: gs://sweeps/x: cannot "
+                                                   "reach it (")
+    assert "Could not connect to server" in lines[0] and "error_info" not in lines[0]
 
 
 # Storage a sweep cannot use: (id, area, the environment's AWS_* variables, argv, message).
