@@ -110,3 +110,21 @@ def test_fashion_mnist_found_in_debian_package_without_data_dir():
     raw = read_raw("fashion_mnist")
     assert raw.train_x.shape == (60000, 1, 28, 28) and raw.test_x.shape == (10000, 1, 28, 28)
     assert np.bincount(raw.train_y).tolist() == [6000] * 10
+
+
+def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import socket
+
+    import torchvision.datasets as tvd
+
+    with socket.socket() as probe:  # the only mirror: a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setattr(tvd.MNIST, "mirrors", [f"http://127.0.0.1:{closed}/"])
+    (tmp_path / "kept").mkdir()  # the user's own folder stays
+    with pytest.raises(DataNotFoundError) as caught:
+        read_raw("mnist", str(tmp_path / "data"), download=True)
+    message = str(caught.value)
+    assert message.startswith(f"mnist: download into {tmp_path / 'data'} failed (")
+    assert "\n" not in message and "Connection refused" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]

@@ -54,6 +54,11 @@ class RawData:
     source: str  # where it was read from, for the log and error messages
 
 
+# Both commands take --data-dir; a download is `sweep trial --download` or a sweep file's setting.
+HOW_TO_GET = ("pass --data-dir, or have them downloaded (sweep trial --download; a sweep file: "
+              "fixed: {download: true})")
+
+
 def check_available(name: str, data_dir: str | None = None, download: bool = False) -> None:
     """Raise `DataNotFoundError` now if the dataset's files are missing and will not be
     downloaded (a look for the files, not a read: milliseconds)."""
@@ -165,11 +170,11 @@ def _mnist_files(name: str, data_dir: str | None, download: bool) -> dict[str, P
         _download(name, data_dir)
         files = _find_idx(Path(data_dir or ".") / _TORCHVISION_FOLDER[name] / "raw")
     if files is None:
-        where = " or ".join(str(f) for f in folders) or "(no --data-dir given)"
+        where = (f"files not found in {' or '.join(str(f) for f in folders)}" if folders
+                 else "no --data-dir given")
         raise DataNotFoundError(
-            f"{name}: files not found in {where}; expected "
-            f"{', '.join(_IDX_FILES.values())} (optionally .gz); pass --data-dir, "
-            "or --download to fetch them"
+            f"{name}: {where}; it needs {', '.join(_IDX_FILES.values())} (optionally .gz); "
+            f"{HOW_TO_GET}"
         )
     return files
 
@@ -235,8 +240,8 @@ def _cifar_folder(name: str, data_dir: str | None, download: bool) -> Path:
     if missing:
         hint = "" if data_dir else " (no --data-dir given)"
         raise DataNotFoundError(
-            f"{name}: files not found in {folder}{hint}; expected {', '.join(missing)}; "
-            "pass --data-dir, or --download to fetch them"
+            f"{name}: files not found in {folder}{hint}; it needs {', '.join(missing)}; "
+            f"{HOW_TO_GET}"
         )
     return folder
 
@@ -278,8 +283,19 @@ def _download(name: str, data_dir: str | None) -> None:
         "cifar100": tvd.CIFAR100,
     }[name]
     root = data_dir or "."
+    before = _folders(root)
     try:
         for train in (True, False):
             cls(root=root, train=train, download=True)
     except Exception as e:  # network errors come in many types; the user needs one line
-        raise DataNotFoundError(f"{name}: download into {root} failed ({e})") from None
+        for folder in sorted(_folders(root) - before, key=lambda p: len(p.parts), reverse=True):
+            if not any(folder.iterdir()):  # made for this download, and nothing came
+                folder.rmdir()
+        words = " ".join(str(e).split())
+        raise DataNotFoundError(f"{name}: download into {root} failed ({words[:400]})") from None
+
+
+def _folders(root: str) -> set[Path]:
+    """`root` and the folders under it, as far as they exist."""
+    top = Path(root)
+    return {top, *(p for p in top.rglob("*") if p.is_dir())} if top.is_dir() else set()
