@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> None:
     fixed = {"data_dir": args.data_dir} if args.data_dir else {}
     spec = spec.with_overrides(datasets=_split(args.dataset), num_samples=args.num_samples,
                                sampler=args.sampler, scheduler=args.scheduler, fixed=fixed)
-    source = Path(args.config).stem if args.config else (args.preset or "quick")
+    source = _name_part(Path(args.config).stem) if args.config else (args.preset or "quick")
     name = args.name or f"{source}-{time.strftime('%Y%m%d-%H%M%S')}"
     settings = SweepSettings(name=name, storage=args.storage, seed=args.seed,
                              cpus_per_trial=args.cpus_per_trial,
@@ -149,6 +149,14 @@ def _run(args: argparse.Namespace) -> None:
     folder = run_sweep(spec, settings, _ray_options(args))
     if args.analyze:
         _answer(folder)
+
+
+def _name_part(stem: str) -> str:
+    """A sweep file's name as the start of a sweep's name: what --name allows (letters, digits,
+    '.', '_', '-'; others become '-'), at most 60 characters; 'sweep' if nothing is left."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:60].rstrip("-._") or "sweep"
 
 
 def _ray_options(args: argparse.Namespace) -> RayOptions:

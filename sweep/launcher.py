@@ -48,6 +48,9 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
     folder = settings.folder
     storage.check_reachable(settings.storage)
     if storage.exists(folder):
+        if not storage.exists(settings.layout.spec):
+            raise UserError(f"{folder} already exists and is not a sweep folder; choose "
+                            "another --name or --storage")
         raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
                         "or choose another --name")
     _check_local_resources(ray_options, settings)
@@ -138,6 +141,10 @@ def _check_address(options: RayOptions) -> None:
     """A cluster address given as host:port must answer within CONNECT_TIMEOUT_S, before
     anything is written (Ray itself retries for many minutes)."""
     address = options.address
+    if address and address.startswith(("http://", "https://")):
+        raise UserError(f"--address {address}: an HTTP address (a dashboard's?); give the head "
+                        "node's host:port (e.g. <head>:6379), auto on a cluster node, or "
+                        "ray://<head>:10001")
     if not address or address in ("auto", "local") or "://" in address:
         return
     host, _, port = address.rpartition(":")
@@ -257,7 +264,8 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
                                                           "num_workers_soft_limit": at_once})
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
-        raise UserError(f"cannot start or reach {where}: {str(e).splitlines()[0]}") from None
+        words = " ".join(str(e).split()) or type(e).__name__  # Ray's own, on one line
+        raise UserError(f"cannot start or reach {where}: {words}") from None
     if options.address:
         available = ray.cluster_resources()
         for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):

@@ -226,7 +226,11 @@ CASES = [
     Case("run-storage-under-a-file", "run", _under_a_file, "cannot write there"),
     Case("run-more-gpus-than-exist", "run", _run("--num-cpus", "2", "--num-gpus", "0", "--gpus-per-trial", "0.5"),
          "each trial asks for 0.5 GPU but the local Ray has 0"),
-    Case("run-name-taken", "run", _occupied, "already exists"),
+    Case("run-name-taken", "run", _occupied, "already exists and is not a sweep folder"),
+    Case("run-sweep-exists", "run",
+         lambda t: _sweep_state('{"done": []}')(t) and [
+             "run", "--storage", str(t), "--name", "old"],
+         "already exists: continue it with `sweep resume"),
     Case("run-gpus-nan", "run", _run("--gpus-per-trial", "nan"), "--gpus-per-trial must be a finite number"),
     Case("run-cpus-infinite", "run", _run("--cpus-per-trial", "inf"), "--cpus-per-trial must be a finite number"),
     Case("run-concurrency-zero", "run", _run("--max-concurrent-trials", "0"), "--max-concurrent-trials must be >= 1"),
@@ -239,6 +243,8 @@ CASES = [
          "--num-gpus 1: this machine has 0 GPU(s) that torch can use"),
     Case("run-negative-retries", "run", _run("--max-failures", "-1"), "--max-failures must be >= 0"),
     Case("run-empty-config", "run", _run("--config", ""), "--config is empty"),
+    Case("run-http-address", "run", _run("--address", "http://127.0.0.1:8265"),
+         "an HTTP address (a dashboard's?); give the head node's host:port"),
     Case("run-data-dir-missing", "run", _run("--dataset", "mnist"),
          "mnist: no --data-dir given; it needs train-images-idx3-ubyte"),
     Case("run-storage-of-no-such-user", "run",
@@ -388,6 +394,16 @@ def test_bad_input_gets_one_line_and_exit_2(case, tmp_path):
     assert len(lines) == 1 and case.message in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert files_under(scratch) == before  # nothing written
+
+
+@pytest.mark.parametrize("stem, name", [("my_sweep.v2", "my_sweep.v2"), ("ü n", "n"),
+                                        (".hidden", "hidden"), ("a" * 120, "a" * 60),
+                                        ("üï", "sweep"), ("x y--z", "x-y--z")])
+def test_a_sweep_files_name_becomes_a_valid_sweep_name(stem, name):
+    from sweep.cli import _name_part
+    from sweep.settings import NAME_PATTERN
+
+    assert _name_part(stem) == name and NAME_PATTERN.match(f"{name}-20261201-000000")
 
 
 def test_device_cuda_on_logical_gpus_without_a_gpu_is_refused(tmp_path):
