@@ -132,7 +132,10 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
         placement = {"node": node, "hostname": socket.gethostname(), "pid": os.getpid(),
                      "trial_start_unix": started, "unix_time": time.time()}
         assert tuple(placement) == PLACEMENT_COLUMNS  # common.records defines these columns
-        reporter.send({**record, **placement})
+        # the search's second objective (sweep.study.OBJECTIVES): compute, with the small set's
+        # selection, as the analysis measures it; not a column of the log (it derives it)
+        compute = record["train_flops"] + (record.get("selection_flops") or 0)
+        reporter.send({**record, **placement, "compute_flops": compute})
         if states is not None and record["status"] == "running" and states.due():
             states.save(record["evaluation"], runner.state_dict(), covered=log_covers())
 
