@@ -89,7 +89,7 @@ def test_cifar_loads_python_pickles(tmp_path, classes):
 def test_cifar_missing_files_named(tmp_path):
     folder = write_cifar(tmp_path, classes=10)
     (folder / "data_batch_3").unlink()
-    with pytest.raises(DataNotFoundError, match="expected data_batch_3"):
+    with pytest.raises(DataNotFoundError, match="it needs data_batch_3"):
         read_raw("cifar10", str(tmp_path))
 
 
