@@ -124,7 +124,7 @@ def frontier_plot(df: pd.DataFrame, dataset: str) -> Any:
              {"color": PRETRAINING_FRONTIER, "width": 2.5, "shape": "hv"}),
             ("frontier: ordinary training", data[is_baseline(data)],
              {"color": "#000000", "width": 1.8, "dash": "dash", "shape": "hv"})):
-        front = pareto_front(part, by=None, points="all")
+        front = pareto_front(part, x=COMPUTE, by=None, points="all")
         if not front.empty:
             fig.add_trace(_points(go, front, last, name=name, mode="lines+markers", line=line,
                                   marker={"color": line["color"], "size": 5},

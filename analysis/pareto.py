@@ -39,16 +39,17 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return mask
 
 
-def pareto_front(df: pd.DataFrame, x: str = COMPUTE, y: str = "test_accuracy",
+def pareto_front(df: pd.DataFrame, x: str = "train_flops", y: str = "test_accuracy",
                  by: str | Sequence[str] | None = "dataset", points: str = "final",
                  higher: bool = True) -> pd.DataFrame:
     """The non-dominated rows (less `x`, more `y`; less `y` with `higher=False`, for a loss)
     per group of `by`, sorted by group and `x`.
 
     points="final": each trial's last evaluation is a candidate; points="all": every evaluation
-    is (a trial stopped there would have been a valid configuration). `x` defaults to the
-    compute (`compute_flops`: training plus small-set selection FLOPs, derived when the frame
-    lacks it). Rows with NaN in `x` or `y` are dropped with a warning.
+    is (a trial stopped there would have been a valid configuration). `x="compute_flops"`:
+    training plus small-set selection FLOPs (derived when the frame lacks it), what the report
+    and figures use; the default stays `train_flops`, as the documented API has it. Rows with
+    NaN in `x` or `y` are dropped with a warning.
     """
     if points not in ("final", "all"):
         raise ValueError(f"points must be 'final' or 'all', got {points!r}")

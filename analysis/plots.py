@@ -53,7 +53,8 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
                          dict(color="tab:orange", lw=2.2, label="frontier: pretraining")),
                         (data[is_baseline(data)], dict(color="black", lw=1.6, ls="--",
                                                        label="frontier: ordinary training"))):
-        _step(ax, pareto_front(part, y=metric, by=None, points="all", higher=higher), metric,
+        _step(ax, pareto_front(part, x=COMPUTE, y=metric, by=None, points="all", higher=higher),
+              metric,
               **style)
     ax.set_xscale("log")
     if not higher:

@@ -10,7 +10,14 @@ import pandas as pd
 
 from analysis.criteria import accuracy_column, logged, savings_by_criterion, targets_by_criterion
 from analysis.interactive import write_interactive_report
-from analysis.load import COMPUTE, final_rows, is_baseline, load_results, write_atomic
+from analysis.load import (
+    COMPUTE,
+    final_rows,
+    is_baseline,
+    load_results,
+    with_compute,
+    write_atomic,
+)
 from analysis.pareto import hypervolume, pareto_front
 from analysis.plots import frontier_figure, q_figure, savings_figure
 from analysis.savings import (
@@ -39,7 +46,7 @@ def frontier_points(df: pd.DataFrame) -> pd.DataFrame:
     `final` says whether it is the trial's last evaluation."""
     trained = df[df["train_flops"] > 0]
     last = final_rows(df).set_index(["sweep", "trial_id"])["evaluation"]
-    front = pareto_front(trained, points="all")
+    front = pareto_front(trained, x=COMPUTE, points="all")
     ends = last.reindex(pd.MultiIndex.from_frame(front[["sweep", "trial_id"]])).to_numpy()
     return front.assign(final=front["evaluation"].to_numpy() == ends)
 
@@ -275,9 +282,10 @@ def _criteria_section(rows: pd.DataFrame) -> list[str]:
 
 def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame:
     """Frontier rows of configurations that differ only by seed, as one row each: the distinct
-    seeds among them (`seeds`), how many of the configuration's runs (final rows in `finals`) are
-    on the frontier (`on_frontier`) of how many there are (`runs`), the median, min and max of
-    their test accuracy and GFLOPs of compute, and their trials; sorted by median GFLOPs.
+    seeds among them (`seeds`), how many of them are on the frontier (`on_frontier`) of how many
+    trials ran those settings (`runs`: final rows in `finals`, however they ended), the median,
+    min and max of their test accuracy and GFLOPs of compute, and their trials; sorted by median
+    GFLOPs.
 
     A configuration is everything in `savings.CONFIG_KEYS` and what `describe_config` says of
     the row (so a trial stopped early, or still running, is not pooled with finished ones); a
@@ -287,20 +295,17 @@ def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame
     columns = ["configuration", "lr", "batch_size", "width", "seeds", "on_frontier", "runs",
                "median_accuracy", "min_accuracy", "max_accuracy", "median_gflops",
                "min_gflops", "max_gflops", "trials"]
-    frontier = frontier.assign(configuration=[
+    frontier = with_compute(frontier).assign(configuration=[
         _how(r) if r.get("final", True) else _stopped_there(r)
         for r in frontier.to_dict("records")])
     frontier = frontier.assign(key=_config_keys(frontier))
-    # a point's runs: the trials of the configuration its own trial ran (as it ended)
-    run_keys = _config_keys(finals.assign(
-        configuration=[_how(r) for r in finals.to_dict("records")]))
-    runs = run_keys.value_counts()
-    run_of = dict(zip(zip(finals["sweep"], finals["trial_id"], strict=True), run_keys,
-                      strict=True))
+    # a row's runs: the trials with its settings, however each ended (finished, stopped early,
+    # still running), so that the trials on the frontier are never more than the runs
+    runs = _config_keys(finals, described=False).value_counts()
     rows = []
     for _, group in frontier.groupby("key", sort=False):
         first = group.iloc[0]
-        run_key = run_of.get((first["sweep"], first["trial_id"]))
+        run_key = _config_keys(group.iloc[:1], described=False).iloc[0]
         accuracy, gflops = group["test_accuracy"], group[COMPUTE] / 1e9
         rows.append({"configuration": first["configuration"], "lr": first["lr"],
                      "batch_size": first["batch_size"], "width": first["width"],
@@ -315,9 +320,11 @@ def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame
                              ignore_index=True, kind="stable")
 
 
-def _config_keys(rows: pd.DataFrame) -> pd.Series:
-    """One string per row naming its configuration (NaN reads 'nan', so missing values match)."""
-    keys = [k for k in (*CONFIG_KEYS, "configuration") if k in rows.columns]
+def _config_keys(rows: pd.DataFrame, described: bool = True) -> pd.Series:
+    """One string per row naming its configuration (NaN reads 'nan', so missing values match):
+    its settings, and with `described` what its `configuration` says (how far it ran)."""
+    keys = [k for k in (*CONFIG_KEYS, *(["configuration"] if described else []))
+            if k in rows.columns]
     return pd.Series(["|".join(map(str, values)) for values in rows[keys].itertuples(index=False)],
                      index=rows.index, dtype=object)
 

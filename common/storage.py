@@ -31,11 +31,11 @@ def is_uri(location: str) -> bool:
 
 
 def normalise(location: str) -> str:
-    """An absolute local path, or the URI unchanged."""
+    """An absolute local path, or the URI without a trailing '/' (one spelling per place)."""
     if location.startswith("file://"):
         location = location[len("file://"):]
     if is_uri(location):
-        return location
+        return location.rstrip("/") if location.rstrip("/").partition("://")[2] else location
     try:
         return str(Path(location).expanduser().resolve())
     except RuntimeError as e:  # ~user of no such user

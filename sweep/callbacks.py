@@ -111,8 +111,11 @@ class ProgressCallback(Callback):
             self.last[trial.trial_id] = result
             self.baseline[trial.trial_id] = result.get("strategy") == "none"
             compute = result["train_flops"] + (result.get("selection_flops") or 0)
-            self.curves.setdefault(trial.trial_id, []).append(
-                (float(compute), float(result["test_accuracy"])))
+            # the saving is judged as the report's headline judges it: on the validation split
+            # when there is one
+            judged = result.get("val_accuracy")
+            judged = result["test_accuracy"] if judged is None or judged != judged else judged
+            self.curves.setdefault(trial.trial_id, []).append((float(compute), float(judged)))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1

@@ -39,9 +39,11 @@ OBJECTIVES = (["test_accuracy", "compute_flops"], ["max", "min"])
 TUNE_ID = "tune_trial_id"  # the Optuna trial's user attribute naming its Tune trial
 ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 
-# The study URL of each study this driver has opened, by study name: a restored searcher finds
-# its study here, wherever the previous driver kept it.
+# The study URL and sweep folder of each study this driver has opened, by study name: a restored
+# searcher finds its study here, wherever the previous driver kept it, and snapshots it to the
+# sweep folder as it is now (the one it pickled may be an earlier place of a moved folder).
 _OPENED: dict[str, str] = {}
+_FOLDERS: dict[str, SweepLayout] = {}
 
 
 def study_name(sweep: str, dataset: str) -> str:
@@ -97,7 +99,7 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
         study.add_trial(optuna.trial.create_trial(
             params=params, distributions=distributions, values=values,
             user_attrs={TUNE_ID: tune_id}))
-    _OPENED[name] = url
+    _OPENED[name], _FOLDERS[name] = url, layout
     return url
 
 
@@ -201,6 +203,7 @@ class SweepSearch(OptunaSearch):
         url = _OPENED.get(self._study_name)
         if url is None:
             raise RuntimeError(f"study {self._study_name} was not opened before the restore")
+        self._layout = _FOLDERS.get(self._study_name, self._layout)
         self._storage = optuna.storages.RDBStorage(url)
         self._ot_study = optuna.load_study(study_name=self._study_name, storage=self._storage,
                                            sampler=self._sampler)

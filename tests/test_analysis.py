@@ -358,3 +358,22 @@ def test_report_and_summary_say_not_reached_never_inf(tmp_path):
                         "training's best accuracy (within 0.5 pp).**")
     section = lines.index("## digits")
     assert lines[section + 2].startswith("**digits: no pretraining configuration reaches")
+
+
+def test_a_frontier_row_never_has_more_trials_on_it_than_runs():
+    # p0 finishes and its evaluation at 2.5 epochs is on the frontier; p1 (same settings, seed 1)
+    # was stopped early at 2.5 epochs: one row "..., stopped early after 2.50 epochs", 2 of 2 runs
+    from analysis.load import final_rows
+    from analysis.report import collapse_seeds, frontier_points
+
+    p0 = [r | {"epoch": 2.5 * r["evaluation"]}
+          for r in seeded("p0", 0, [(0, 0.1), (5e9, 0.85), (9e9, 0.86)], **RANDOM)]
+    p1 = [r | {"epoch": 2.5 * r["evaluation"]}
+          for r in seeded("p1", 1, [(0, 0.1), (5e9, 0.85)], **RANDOM)]
+    p1[-1]["status"] = "stopped"
+    df = pd.DataFrame(p0 + p1)
+    table = collapse_seeds(frontier_points(df), final_rows(df)).set_index("configuration")
+    row = table.loc["random pretraining on K=50 (50.0%, Q=2) for 3 epochs, stopped early after "
+                    "2.50 epochs of fine-tuning"]
+    assert (row["on_frontier"], row["runs"], row["seeds"]) == (2, 2, 2)
+    assert table["runs"].tolist() == [2, 2]  # p0's end (9 GFLOPs at 0.86): one of the 2 runs

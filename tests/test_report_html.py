@@ -146,8 +146,10 @@ def parse(dom: str) -> Element:
 def expected_frontiers(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The frontiers the figure must draw, as analysis.plots draws them."""
     data = df[(df["dataset"] == "digits") & (df["train_flops"] > 0)]
-    return {FRONTIERS[0]: pareto_front(data[~is_baseline(data)], by=None, points="all"),
-            FRONTIERS[1]: pareto_front(data[is_baseline(data)], by=None, points="all")}
+    return {FRONTIERS[0]: pareto_front(data[~is_baseline(data)], x="compute_flops", by=None,
+                                       points="all"),
+            FRONTIERS[1]: pareto_front(data[is_baseline(data)], x="compute_flops", by=None,
+                                       points="all")}
 
 
 def test_import_analysis_does_not_load_plotly():

@@ -283,19 +283,17 @@ def _download(name: str, data_dir: str | None) -> None:
         "cifar100": tvd.CIFAR100,
     }[name]
     root = data_dir or "."
-    before = _folders(root)
+    made = [Path(root), *([Path(root) / _TORCHVISION_FOLDER[name],
+                           Path(root) / _TORCHVISION_FOLDER[name] / "raw"]
+                          if name in _TORCHVISION_FOLDER else [])]  # what torchvision makes
+    before = {folder for folder in made if folder.is_dir()}
     try:
         for train in (True, False):
             cls(root=root, train=train, download=True)
     except Exception as e:  # network errors come in many types; the user needs one line
-        for folder in sorted(_folders(root) - before, key=lambda p: len(p.parts), reverse=True):
-            if not any(folder.iterdir()):  # made for this download, and nothing came
-                folder.rmdir()
+        for folder in reversed(made):  # deepest first
+            if folder not in before and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # made for this download, and nothing came
         words = " ".join(str(e).split())
         raise DataNotFoundError(f"{name}: download into {root} failed ({words[:400]})") from None
 
-
-def _folders(root: str) -> set[Path]:
-    """`root` and the folders under it, as far as they exist."""
-    top = Path(root)
-    return {top, *(p for p in top.rglob("*") if p.is_dir())} if top.is_dir() else set()
