@@ -40,7 +40,8 @@ def test_head_loss_resumes_from_s3_alone(tmp_path, request, tmp_path_factory):
     new_home.mkdir()
     new_tmp = Path(tempfile.mkdtemp(prefix="head", dir="/tmp"))  # short: Ray's socket paths
     try:
-        result = run_sweep("resume", str(folder), "--num-cpus", "2",
+        # spelled with a trailing '/': the same folder (its study copy is found by name)
+        result = run_sweep("resume", f"{folder}/", "--num-cpus", "2",
                            env={"HOME": str(new_home), "TMPDIR": str(new_tmp)})
     finally:
         shutil.rmtree(new_tmp, ignore_errors=True)
@@ -59,8 +60,9 @@ def test_head_loss_resumes_from_s3_alone(tmp_path, request, tmp_path_factory):
     finals = df.sort_values("evaluation").groupby("trial_id").last()
     assert set(complete) == set(finals.index)
     for trial_id, values in complete.items():
-        accuracy, flops = values
-        assert flops == finals.loc[trial_id, "train_flops"]
+        accuracy, compute = values  # compute: training plus selection FLOPs
+        assert compute == (finals.loc[trial_id, "train_flops"]
+                           + finals.loc[trial_id, "selection_flops"])
         assert accuracy == pytest.approx(finals.loc[trial_id, "test_accuracy"], abs=0.02)
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 

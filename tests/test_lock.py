@@ -86,3 +86,10 @@ def test_a_lock_file_that_is_no_lease_is_taken_over(tmp_path, monkeypatch, conte
     taken.acquire()
     assert json.loads((tmp_path / "lock.json").read_text())["token"] == taken.token
     taken.release()
+
+
+@pytest.mark.parametrize("given, same", [("s3://b/sweeps/x/", "s3://b/sweeps/x"),
+                                         ("gs://b/x//", "gs://b/x"), ("s3://b", "s3://b")])
+def test_a_sweep_folder_uri_has_one_spelling(given, same):
+    # the lock, the study copy and a moved folder's check all compare folders as strings
+    assert storage.normalise(given) == same
