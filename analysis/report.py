@@ -209,6 +209,17 @@ def _pct(values: pd.Series, metric: str = "test_accuracy") -> str:
     return f"{values.max():.2%}" + (" val" if metric == "val_accuracy" else "")
 
 
+def _best_of(rows: pd.DataFrame) -> str:
+    """What the headline compares: the best of how many trials on each side, and where a fair
+    comparison is (a best of many favours the side with more trials)."""
+    trials = final_rows(rows)
+    pretraining, ordinary = int((~is_baseline(trials)).sum()), int(is_baseline(trials).sum())
+    return (f"The headline compares the best of {pretraining} pretraining trial(s) with the best "
+            f"of {ordinary} of ordinary training; the best of more trials is favoured, so see "
+            "also the savings per seed below (each seed's ordinary training against its own "
+            "pretraining).")
+
+
 def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
             criteria) -> str:
     lines = ["# Sweep report", "", _answer_line(df, found, tolerance), ""]
@@ -220,7 +231,8 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
         lines += [f"## {dataset}", ""]
         for h in found:
             if h.dataset == dataset:
-                lines += [f"**{h.sentence(tolerance)}.**", ""]
+                lines += [f"**{h.sentence(tolerance)}.**", "",
+                          _best_of(df[df["dataset"] == dataset]), ""]
         v = volumes[volumes["dataset"] == dataset]
         if not v.empty:
             v = v.iloc[0]
