@@ -43,6 +43,7 @@ import pandas as pd
 import yaml
 
 from analysis import headlines, hypervolume, is_baseline, load_results
+from analysis.load import compute
 from search_spaces.stopping import FrontierOptions
 from sweep.early_stopping import FrontierRule
 from trainables.raw_data import read_raw
@@ -92,18 +93,14 @@ def run(source: Path, scheduler: str, seed: int, storage: str, num_samples: int 
     return load_results(f"{storage}/{name}"), wall
 
 
-def compute_of(df: pd.DataFrame) -> pd.Series:
-    return df["train_flops"] + df["selection_flops"].fillna(0)
-
-
 def measure(df: pd.DataFrame, x_ref: float) -> dict:
     last = df.sort_values("evaluation").groupby("trial_id").tail(1)
     total = float((last["train_flops"] + last["eval_flops"] + last["selection_flops"].fillna(0))
                   .sum())
-    points = df[compute_of(df) > 0]
+    points = df[compute(df) > 0]
 
     def volume(rows: pd.DataFrame) -> float:
-        return hypervolume(np.log10(compute_of(rows).to_numpy(dtype=float)),
+        return hypervolume(np.log10(compute(rows).to_numpy(dtype=float)),
                            rows["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
 
     head = headlines(df)
@@ -140,7 +137,7 @@ def replay_table(sweeps: list[str], settings: list[str]) -> pd.DataFrame:
     rows = []
     for sweep in sweeps:
         df = load_results(sweep)
-        reference = math.log10(float(compute_of(df).max()))
+        reference = math.log10(float(compute(df).max()))
         base = measure(df, reference)
         # The scheduler's N: the dataset's training set, as the sweep read it.
         train_size = len(read_raw(str(df["dataset"].iloc[0])).train_y)
@@ -189,7 +186,7 @@ def main() -> None:
                 df, wall = run(source, scheduler, seed, storage, args.num_samples, args.num_cpus,
                                name=f"s{seed}-{i}")
                 if reference is None:  # the first scheduler (none) sets the reference point
-                    reference = math.log10(float(compute_of(df).max()))
+                    reference = math.log10(float(compute(df).max()))
                 row = {"seed": seed, "scheduler": scheduler, "wall_s": wall,
                        **measure(df, reference)}
                 rows.append(row)

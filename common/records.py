@@ -111,6 +111,12 @@ def arrow_schema() -> Any:
     return pa.schema([pa.field(c.name, types[c.kind]) for c in LOG])
 
 
+def compute_flops(record: dict[str, Any]) -> float:
+    """A record's compute: training FLOPs plus its small set's building FLOPs (what the search
+    minimises and the analysis compares; `analysis.load.compute`, for a DataFrame)."""
+    return float(record["train_flops"]) + float(record.get("selection_flops") or 0)
+
+
 def log_row(values: dict[str, Any]) -> Record:
     """A record reduced to the log's columns, in order (a missing column is null)."""
     return {name: values.get(name) for name in LOG_COLUMNS}

@@ -19,6 +19,7 @@ from ray.tune import Callback
 from common import storage
 from common.describe import describe_config
 from common.layout import SweepLayout
+from common.records import compute_flops
 from sweep.results_log import ResultLog
 
 
@@ -110,7 +111,7 @@ class ProgressCallback(Callback):
         if "test_accuracy" in result:
             self.last[trial.trial_id] = result
             self.baseline[trial.trial_id] = result.get("strategy") == "none"
-            compute = result["train_flops"] + (result.get("selection_flops") or 0)
+            compute = compute_flops(result)
             # the saving is judged as the report's headline judges it: on the validation split
             # when there is one
             judged = result.get("val_accuracy")

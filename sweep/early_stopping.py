@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.records import compute_flops
 from search_spaces.stopping import FrontierOptions
 
 EPOCH_TOLERANCE = 1e-9
@@ -159,7 +160,7 @@ class FrontierRule:
         """Add a record to the frontier without judging it (rows of trials from before a
         resume, read back from the log)."""
         trial_id, accuracy = record["trial_id"], self._accuracy(record)
-        self.frontier.add(trial_id, int(record["evaluation"]), compute_of(record), accuracy)
+        self.frontier.add(trial_id, int(record["evaluation"]), compute_flops(record), accuracy)
         if is_ordinary(record):
             self._ordinary.add(trial_id)
             if record.get("status", "running") == "running":
@@ -203,7 +204,7 @@ class FrontierRule:
     def _judge(self, record: dict[str, Any]) -> Verdict | None:
         o = self.options
         trial_id = record["trial_id"]
-        compute, accuracy = compute_of(record), self._accuracy(record)
+        compute, accuracy = compute_flops(record), self._accuracy(record)
         if math.isnan(accuracy) or (is_ordinary(record) and not o.stop_ordinary):
             return None
         if o.beaten_to_target and not is_ordinary(record):
@@ -248,12 +249,6 @@ class FrontierRule:
                           target)
         self._trials.setdefault(trial_id, _TrialRungs(next_rung=math.inf)).verdicts.append(verdict)
         return verdict
-
-
-def compute_of(record: dict[str, Any]) -> float:
-    """A trial's compute at an evaluation: training FLOPs plus its small set's building FLOPs
-    (`analysis.savings.compute`, for one record)."""
-    return float(record["train_flops"]) + float(record.get("selection_flops") or 0)
 
 
 def is_ordinary(record: dict[str, Any]) -> bool:
