@@ -192,6 +192,12 @@ def _parse(data: Any) -> SweepSpec:
         datasets = [datasets]
     if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
         raise ConfigError("datasets must be a list of names")
+    description = data.get("description")
+    description = "" if description is None else description
+    if isinstance(description, int | float) and not isinstance(description, bool):
+        description = str(description)  # YAML reads `description: 2024` as a number
+    if not isinstance(description, str):
+        raise ConfigError("description must be text (quote it if it has a ':' in it)")
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, dict):
         raise ConfigError("fixed must be a mapping of trial settings")
@@ -211,10 +217,10 @@ def _parse(data: Any) -> SweepSpec:
                 # Optuna pins only values the space suggests; fixed ones apply to baselines too.
                 raise ConfigError(f"baselines: {key!r} is not a searched nuisance setting")
     spec = SweepSpec(
-        description=str(data.get("description", "")),
-        datasets=tuple(datasets),
+        description=description,
+        datasets=tuple(dict.fromkeys(datasets)),  # a name listed twice is swept once
         num_samples=data.get("num_samples", 10),
-        sampler=data.get("sampler", "tpe"),
+        sampler=str(data.get("sampler", "tpe")).lower(),
         scheduler=str(data.get("scheduler", "none")).lower(),
         early_stopping=_mapping(data.get("early_stopping"), "early_stopping"),
         fixed=fixed,

@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _split(values: list[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
-    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+    names = (v.strip() for value in values for v in value.split(","))
+    return tuple(dict.fromkeys(name for name in names if name))  # each once, in order
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@ import optuna
 import pytest
 
 from search_spaces import define_space, load_preset, parse_spec, preset_names, trial_settings
-from trainables import TrialConfig
+from trainables import ConfigError, TrialConfig
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -78,3 +78,21 @@ def test_baselines_run_when_the_sampler_does_not_choose_ordinary_training():
     # Rebuilt from the log (a resumed study), the baseline has the same parameters.
     params, domains = replay_space(spec, "digits", config.__dict__ | {"dataset": "digits"})
     assert params == {"seed": 1} and set(domains) == {"seed"}
+
+
+def test_a_file_is_read_as_a_user_writes_it():
+    spec = parse_spec({"datasets": ["digits", "mnist", "digits"], "sampler": "TPE",
+                       "scheduler": "Frontier", "description": 2024}, "s.yaml")
+    assert spec.datasets == ("digits", "mnist")  # a name listed twice is swept once
+    assert (spec.sampler, spec.scheduler) == ("tpe", "frontier")
+    assert spec.description == "2024"
+    assert parse_spec({"description": None}, "s.yaml").description == ""
+    with pytest.raises(ConfigError, match="s.yaml: description must be text"):
+        parse_spec({"description": ["a", "b"]}, "s.yaml")
+
+
+def test_datasets_on_the_command_line_are_each_swept_once():
+    from sweep.cli import _split
+
+    assert _split(["digits,mnist", " digits ", "mnist,,cifar10"]) == ("digits", "mnist", "cifar10")
+    assert _split(None) is None
