@@ -20,6 +20,8 @@ COMMANDS = {
     "sweep --help": [SWEEP, "--help"],
     "sweep run --preset nope (bad input, exit 2)": [SWEEP, "run", "--preset", "nope"],
     "sweep trial --lr -1 (bad input, exit 2)": [SWEEP, "trial", "--lr", "-1"],
+    "sweep run --num-gpus 1000 (GPUs counted, exit 2)": [SWEEP, "run", "--num-cpus", "2",
+                                                         "--num-gpus", "1000"],
     "python -c 'import analysis'": [sys.executable, "-c", "import analysis"],
     "python -c 'import search_spaces'": [sys.executable, "-c", "import search_spaces"],
 }

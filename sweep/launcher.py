@@ -118,10 +118,10 @@ def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None
     if options.address:
         return  # a cluster may scale up to fit its trials
     gpus = 0
-    if options.num_gpus is not None or settings.gpus_per_trial > 0:  # torch loads in ~2 s
-        import torch
+    if options.num_gpus is not None or settings.gpus_per_trial > 0:
+        from sweep.gpus import torch_gpu_count
 
-        gpus = torch.cuda.device_count()
+        gpus = torch_gpu_count()
     if options.num_gpus is not None and options.num_gpus > gpus and not options.logical_gpus:
         raise UserError(f"--num-gpus {options.num_gpus:g}: this machine has {gpus} GPU(s) that "
                         "torch can use, so the trials would run on the CPU; add --logical-gpus "
@@ -170,9 +170,9 @@ def _check_device(spec: SweepSpec, options: RayOptions, settings: SweepSettings)
         raise UserError("device: cuda needs --gpus-per-trial above 0 (a trial without one sees "
                         "no GPU); or use device auto")
     if not options.address and options.logical_gpus:
-        import torch
+        from sweep.gpus import torch_gpu_count
 
-        if torch.cuda.device_count() == 0:
+        if torch_gpu_count() == 0:
             raise UserError("device: cuda with --logical-gpus on a machine without a GPU that "
                             "torch can use: the trials would run on the CPU; use device auto")
 

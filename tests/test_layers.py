@@ -122,8 +122,33 @@ def test_sweep_layout_names_and_parses_its_files():
 @pytest.mark.parametrize("args", [
     ["trial", "--lr", "inf"], ["run", "--gpus-per-trial", "nan", "--name", "x"],
     ["run", "--config", "/nonexistent.yaml"],
+    ["run", "--num-cpus", "2", "--num-gpus", "64"],  # GPUs counted without torch
 ])
 def test_a_bad_input_error_loads_neither_torch_nor_ray(args, tmp_path):
     result, imported = cli_imports(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "sweep" in imported and not imported & set(HEAVY)
+
+
+def test_gpus_are_counted_as_torch_counts_them_without_importing_it():
+    code = ("import sys; from sweep.gpus import torch_gpu_count; n = torch_gpu_count(); "
+            "assert 'torch' not in sys.modules; import torch; print(n, torch.cuda.device_count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    ours, torchs = out.stdout.split()
+    assert ours == torchs
+
+
+@pytest.mark.parametrize("text, build", [
+    ("cuda: Optional[str] = '13.0'\nhip: Optional[str] = None\n", 13),
+    ("cuda = '11.8'\nhip = None\n", 11),
+    ("cuda: Optional[str] = None\nhip: Optional[str] = None\n", 0),  # a CPU build
+    ("cuda: Optional[str] = None\nhip: Optional[str] = '6.2.4'\n", None),  # ROCm: ask torch
+    ("__version__ = '2.0'\n", None),
+])
+def test_torch_build_is_read_from_its_version_file(text, build, tmp_path):
+    from sweep.gpus import torch_build
+
+    (tmp_path / "version.py").write_text(text)
+    assert torch_build(tmp_path) == build
+    assert torch_build(tmp_path / "missing") is None
