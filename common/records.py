@@ -47,7 +47,8 @@ TRIAL = _columns(
     ("samples_seen", "int", "training examples processed so far, both phases"),
     ("train_flops", "int", "training FLOPs so far (forward + backward, per sample)"),
     ("eval_flops", "int", "evaluation FLOPs so far (forward: test set, training-set sample, "
-                          "validation split), kept apart from training"),
+                          "validation split, and the small set's loss while pretraining), kept "
+                          "apart from training"),
     ("train_loss", "float", "mean training loss over the batches since the last evaluation"),
     ("test_loss", "float", "mean cross-entropy on the test set"),
     ("test_accuracy", "float", "accuracy on the test set"),
@@ -64,7 +65,8 @@ TRIAL = _columns(
     ("train_time_s", "float", "seconds spent training, evaluations excluded"),
     ("flops_per_sample", "int", "training FLOPs of one example (forward + backward)"),
     ("macs_forward", "int", "thop's forward multiply-accumulates of one example (a cross-check)"),
-    ("selection_flops", "int", "FLOPs of building the small set (k-means), apart from training"),
+    ("selection_flops", "int", "FLOPs of building the small set (k-means, class means; 0 for "
+                               "a subset chosen by index), apart from training"),
     ("device", "string", "cpu, or the GPU's name"),
     ("version", "string", "the project's version"),
     ("revision", "string", "the project's git revision, '+dirty' when the tree had changes; "

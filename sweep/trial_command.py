@@ -8,6 +8,7 @@ from typing import Any
 
 from common.describe import describe_config
 from common.errors import ConfigError
+from common.records import compute_flops
 from sweep.table import RowPrinter, fmt_float
 from trainables.config import TrialConfig
 from trainables.sizing import check_ratio_fits
@@ -57,9 +58,22 @@ def run_trial_command(settings: dict[str, Any]) -> list[dict[str, Any]]:
             bar.close()
     last = records[-1]
     print(f"{last['status']} ({last['stop_reason']}): test accuracy {last['test_accuracy']:.4f} "
-          f"after {last['train_flops'] / 1e9:.3f} GFLOPs of training "
-          f"({last['wall_time_s']:.1f} s on {last['device']})")
+          f"after {spent(last)}, in {last['wall_time_s']:.1f} s on {last['device']}")
     return records
+
+
+def spent(record: dict[str, Any]) -> str:
+    """The trial's compute as the search and the analysis count it: training, plus building
+    the small set where that took arithmetic (k-means, class means)."""
+    training = _flops(record["train_flops"])
+    if not record["selection_flops"]:
+        return f"{training} of training"
+    return (f"{_flops(compute_flops(record))} of compute ({training} of training, "
+            f"{_flops(record['selection_flops'])} selecting the small set)")
+
+
+def _flops(value: float) -> str:
+    return f"{value / 1e9:.3f} GFLOPs" if value >= 1e6 else f"{value:,.0f} FLOPs"
 
 
 def _progress_bar(runner: TrialRunner) -> Any:

@@ -22,3 +22,16 @@ def test_trial_boolean_flags_and_budget():
                        "--augment", "--flops-budget", "2e8", "--model", "mlp")
     assert result.returncode == 0, result.stderr
     assert "finished (flops_budget)" in result.stdout
+    # compute as the search counts it: the class means of digits' 1,437 training images of 64
+    # pixels cost N*D adds and M*D divisions, 1,437*64 + 10*64 = 92,608 FLOPs
+    assert "GFLOPs of compute (" in result.stdout
+    assert "GFLOPs of training, 92,608 FLOPs selecting the small set), in " in result.stdout
+
+
+def test_the_last_line_adds_the_small_sets_selection_to_training():
+    from sweep.trial_command import spent
+
+    assert spent({"train_flops": 983_320_416, "selection_flops": 280_331_520}) == (
+        "1.264 GFLOPs of compute (0.983 GFLOPs of training, 0.280 GFLOPs selecting the small set)")
+    assert spent({"train_flops": 983_320_416, "selection_flops": 0}) == (
+        "0.983 GFLOPs of training")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -110,3 +112,40 @@ def test_parameter_count_by_arithmetic_matches_the_built_network(dataset, model,
     config = TrialConfig.from_dict({"dataset": dataset, "model": model, "width": width})
     shape, classes = dataset_shape(dataset)
     assert param_count(model, width, shape, classes) == count_params(build_model(config))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.2, 0.25, 0.5])
+def test_training_set_size_less_its_validation_split_is_known_without_the_data(fraction):
+    from trainables.raw_data import read_raw
+    from trainables.sizing import CLASS_COUNTS, train_size
+    from trainables.splits import validation_split
+
+    labels = read_raw("digits").train_y
+    assert tuple(int(n) for n in torch.bincount(torch.as_tensor(labels))) == CLASS_COUNTS["digits"]
+    held = validation_split(labels, fraction, seed=0)
+    assert train_size("digits", fraction) == len(labels) - len(held)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist")
+def test_fashion_mnist_class_counts_are_those_of_the_data():
+    from trainables.raw_data import read_raw
+    from trainables.sizing import CLASS_COUNTS
+
+    labels = torch.as_tensor(read_raw("fashion_mnist").train_y)
+    assert tuple(int(n) for n in torch.bincount(labels)) == CLASS_COUNTS["fashion_mnist"]
+
+
+def test_a_ratio_beyond_what_the_validation_split_leaves_is_refused():
+    from trainables import ConfigError, TrialConfig
+    from trainables.sizing import check_ratio_fits
+
+    # digits, CNN width 6: P = 3,784, M = 10; a 20% split leaves 1,150 of 1,437 (Q <= 3.039)
+    config = TrialConfig.from_dict({"validation_fraction": 0.2})
+    check_ratio_fits(config, 3.039)
+    with pytest.raises(ConfigError, match="left after its validation split of 287 .*at most "
+                                          r"3\.039\)"):
+        check_ratio_fits(config, 3.5)  # fits the 1,437 without a split: it used to pass
+    check_ratio_fits(TrialConfig.from_dict({}), 3.797)
+    with pytest.raises(ConfigError, match=r"1,437 training examples of digits \(.*most 3\.797\)"):
+        check_ratio_fits(TrialConfig.from_dict({}), 3.8)  # the message said "at most 3.8"
