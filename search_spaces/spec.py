@@ -48,6 +48,7 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # asha: successive halving on test accuracy at equal training samples.
 SCHEDULERS = ("none", "frontier", "asha")
 INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "seed"}
+CATEGORICAL = {"strategy", "size_by", "model", "augment"}  # searched as lists only
 # Trial settings a sweep sets for each trial (the study's dataset, the sampled small set), which a
 # sweep file cannot fix.
 NOT_FIXABLE = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
@@ -140,23 +141,25 @@ class SweepSpec:
             for value in _edges(domain):
                 yield {**base, key: value}
         for strategy in self.strategies:
-            settings = {**base, "strategy": strategy}
+            sizes: list[dict[str, Any]] = [{}]
             if strategy in SIZED_STRATEGIES:
                 by = self.search.get("size_by", SIZE_BY)
+                sizes = []
                 if "fraction" in by:
-                    for value in _edges(self.search["subset_fraction"]):
-                        yield {**settings, "subset_fraction": value}
+                    sizes += [{"subset_fraction": v}
+                              for v in _edges(self.search["subset_fraction"])]
                 if "ratio" in by:
                     low = min(_edges(self.search["overdetermination_ratio"]))
                     # a range lying wholly beyond the training set would only ever give it all
                     check_ratio_fits(TrialConfig.from_dict({**base, "strategy": "none"}), low)
-                    for value in _edges(self.search["overdetermination_ratio"]):
-                        yield {**settings, "overdetermination_ratio": value}
-            elif strategy != "none" and "pretrain_epochs" in self.search:
+                    sizes += [{"overdetermination_ratio": v}
+                              for v in _edges(self.search["overdetermination_ratio"])]
+            settings = {**base, "strategy": strategy}
+            for size in sizes:
+                yield {**settings, **size}
+            if strategy != "none" and "pretrain_epochs" in self.search:
                 for value in _edges(self.search["pretrain_epochs"]):
-                    yield {**settings, "pretrain_epochs": value}
-            else:
-                yield settings
+                    yield {**settings, **sizes[0], "pretrain_epochs": value}
         for baseline in self.baselines:
             yield {**base, "strategy": "none", **baseline}
 
@@ -212,10 +215,13 @@ def _parse(data: Any) -> SweepSpec:
     for b in baselines:
         if b.get("strategy", "none") != "none":
             raise ConfigError("baselines are ordinary training: strategy must be none")
-        for key in b:
+        for key, value in b.items():
             if key != "strategy" and (key not in NUISANCE or key not in search):
                 # Optuna pins only values the space suggests; fixed ones apply to baselines too.
                 raise ConfigError(f"baselines: {key!r} is not a searched nuisance setting")
+            if key != "strategy" and not _within(search[key], value):
+                # Optuna would refuse it when the study is rebuilt from the log (a resume)
+                raise ConfigError(f"baselines: {key} {value!r} is outside search.{key}")
     spec = SweepSpec(
         description=description,
         datasets=tuple(dict.fromkeys(datasets)),  # a name listed twice is swept once
@@ -234,12 +240,24 @@ def _parse(data: Any) -> SweepSpec:
     return spec
 
 
+def _within(domain: Domain, value: Any) -> bool:
+    """Whether the space could suggest `value` for this domain."""
+    if not isinstance(domain, Range):
+        return value in domain  # as Optuna finds a categorical value (==)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    whole = not domain.integer or float(value).is_integer()
+    return whole and domain.low <= value <= domain.high
+
+
 def _domain(key: str, value: Any) -> Domain:
     check_choice("searched setting", key, SEARCHABLE)
     if isinstance(value, list):
         if not value:
             raise ConfigError(f"search.{key}: empty list")
         return tuple(value)
+    if isinstance(value, dict) and key in CATEGORICAL:
+        raise ConfigError(f"search.{key}: give a list of choices (a range is for numbers)")
     if isinstance(value, dict):
         if set(value) - {"low", "high", "log"} or not {"low", "high"} <= set(value):
             raise ConfigError(f"search.{key}: a range is {{low, high, log}}")

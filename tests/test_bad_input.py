@@ -276,6 +276,22 @@ CASES = [
          _yaml("search: {strategy: [random], size_by: [ratio],\n"
                "         overdetermination_ratio: {low: 20, high: 40}}\n"),
          "overdetermination_ratio 20 asks for more"),
+    Case("config-q-beyond-the-validation-split", "config",
+         _yaml("fixed: {validation_fraction: 0.2}\n"
+               "search: {strategy: [random], size_by: [ratio],\n"
+               "         overdetermination_ratio: {low: 3.5, high: 4}}\n"),
+         "left after its validation split of 287"),
+    Case("config-baseline-outside-the-space", "config",
+         _yaml("search: {strategy: [none], lr: {low: 3.0e-4, high: 3.0e-3, log: true}}\n"
+               "baselines: [{lr: 0.1}]\n"), "baselines: lr 0.1 is outside search.lr"),
+    Case("config-negative-pretrain-epochs", "config",
+         _yaml("search: {strategy: [random], size_by: [fraction],\n"
+               "         subset_fraction: {low: 0.1, high: 0.2}, pretrain_epochs: {low: -3, high: 5}}\n"),
+         "pretrain_epochs must be >= 0, got -3"),
+    Case("config-range-for-a-boolean", "config", _yaml("search: {augment: {low: 0, high: 1}}\n"),
+         "search.augment: give a list of choices"),
+    Case("config-description-a-list", "config", _yaml("description: [a, b]\n"),
+         "description must be text"),
     Case("config-sizing-without-range", "config",
          _yaml("search: {strategy: [random], size_by: [ratio]}\n"),
          "needs a range for overdetermination_ratio"),

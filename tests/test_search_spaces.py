@@ -1,3 +1,5 @@
+import re
+
 import optuna
 import pytest
 
@@ -96,3 +98,32 @@ def test_datasets_on_the_command_line_are_each_swept_once():
 
     assert _split(["digits,mnist", " digits ", "mnist,,cifar10"]) == ("digits", "mnist", "cifar10")
     assert _split(None) is None
+
+
+@pytest.mark.parametrize("data, message", [
+    # Optuna refused the baseline's value when a resume rebuilt the study from the log
+    ({"search": {"lr": {"low": 3e-4, "high": 3e-3, "log": True}}, "baselines": [{"lr": 0.1}]},
+     "baselines: lr 0.1 is outside search.lr"),
+    ({"search": {"batch_size": [32, 64]}, "baselines": [{"batch_size": 256}]},
+     "baselines: batch_size 256 is outside search.batch_size"),
+    ({"search": {"seed": {"low": 0, "high": 3}}, "baselines": [{"seed": 1.5}]},
+     "baselines: seed 1.5 is outside search.seed"),
+    # a sized strategy's pretrain_epochs were never checked: each trial failed once Ray ran it
+    ({"search": {"strategy": ["random"], "size_by": ["fraction"],
+                 "subset_fraction": {"low": 0.1, "high": 0.2},
+                 "pretrain_epochs": {"low": -3, "high": 5}}},
+     "pretrain_epochs must be >= 0, got -3"),
+    # a sampled 0.37 is not a boolean: trials failed mid-sweep
+    ({"search": {"augment": {"low": 0, "high": 1}}},
+     "search.augment: give a list of choices (a range is for numbers)"),
+])
+def test_a_sweep_file_that_would_fail_later_is_refused_now(data, message):
+    with pytest.raises(ConfigError, match=re.escape(f"s.yaml: {message}")):
+        parse_spec(data, "s.yaml")
+
+
+def test_baselines_within_the_space_are_accepted():
+    spec = parse_spec({"search": {"lr": {"low": 3e-4, "high": 3e-3, "log": True},
+                                  "seed": [0, 1, 2]},
+                       "baselines": [{"lr": 3e-3, "seed": 2}, {"lr": 3e-4, "seed": 0}]}, "s.yaml")
+    assert spec.baselines == ({"lr": 3e-3, "seed": 2}, {"lr": 3e-4, "seed": 0})
