@@ -119,6 +119,15 @@ def compute_flops(record: dict[str, Any]) -> float:
     return float(record["train_flops"]) + float(record.get("selection_flops") or 0)
 
 
+def search_accuracy(record: dict[str, Any]) -> float:
+    """The accuracy the search maximises: on the validation split when the trial held one out
+    (as the analysis judges), else on the test set."""
+    value = record.get("val_accuracy")
+    if value is None or value != value:  # not measured: no split (NaN in a DataFrame's row)
+        return float(record["test_accuracy"])
+    return float(value)
+
+
 def log_row(values: dict[str, Any]) -> Record:
     """A record reduced to the log's columns, in order (a missing column is null)."""
     return {name: values.get(name) for name in LOG_COLUMNS}

@@ -105,6 +105,55 @@ class _Replay:
         return self._record("float", name, (low, high), {"log": log})
 
 
+class _Infinite(Exception):
+    """A float range: the space has no end to enumerate."""
+
+
+class _Walk:
+    """Answers a define-by-run space along one path of choices (`path[d]` at the d-th question,
+    then the first option), recording how many options each question had."""
+
+    def __init__(self, path: list[int]) -> None:
+        self.path, self.params, self.counts = path, {}, []
+
+    def _choose(self, name: str, options: list[Any]) -> Any:
+        depth = len(self.counts)
+        self.counts.append(len(options))
+        value = options[self.path[depth] if depth < len(self.path) else 0]
+        self.params[name] = value
+        return value
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self._choose(name, list(choices))
+
+    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> Any:
+        return self._choose(name, list(range(low, high + 1)))
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> Any:
+        raise _Infinite
+
+
+def enumerate_space(spec: SweepSpec, dataset: str, limit: int = 100_000) -> list[dict] | None:
+    """Every configuration the sampler can suggest (each as Optuna's params), or None where the
+    space is unbounded (a float range) or holds more than `limit`."""
+    found: list[dict] = []
+    paths: list[list[int]] = [[]]
+    while paths:
+        path = paths.pop()
+        walk = _Walk(path)
+        try:
+            define_space(walk, spec, dataset)
+        except _Infinite:
+            return None
+        found.append(walk.params)
+        if len(found) > limit:
+            return None
+        for depth in range(len(path), len(walk.counts)):  # the branches beside this path
+            chosen = path[:depth] + [0] * (depth - len(path))
+            paths += [chosen + [i] for i in range(1, walk.counts[depth])]
+    return found
+
+
 def replay_space(spec: SweepSpec, dataset: str,
                  settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The values the space would have suggested for a trial with these settings, and how each

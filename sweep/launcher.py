@@ -410,10 +410,10 @@ def _scheduler(spec: SweepSpec, settings: SweepSettings, dataset: str, train_siz
     if spec.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
-        # One metric: test accuracy, compared at equal training samples (rungs every 3x, from
-        # one epoch of the full training set). A stopped trial's last evaluation is what Optuna
-        # sees: a real (accuracy, FLOPs) point, at a low budget.
-        return ASHAScheduler(metric="test_accuracy", mode="max", time_attr="samples_seen",
+        # One metric: the search's accuracy (validation when held out), compared at equal
+        # training samples (rungs every 3x, from one epoch of the full training set). Optuna is
+        # told a stopped trial as PRUNED (sweep.study.told_state).
+        return ASHAScheduler(metric="search_accuracy", mode="max", time_attr="samples_seen",
                              grace_period=train_size, max_t=10**12, reduction_factor=3)
     return None
 

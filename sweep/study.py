@@ -6,10 +6,10 @@ local copy (under the temp dir, named by the folder) and snapshots it to the swe
 trials finish: one whole-object PUT each time, so the folder always holds a readable study.
 
 The Parquet log is the source of truth: before a study runs (new sweep or resume), `open_study`
-downloads the snapshot, then makes it agree with the log: every trial whose last row ended it
-(finished, diverged) is COMPLETE with its (test accuracy, training FLOPs). So a head node that
-lost everything local (a crash before the last snapshot, a new machine) resumes with a study
-that holds every finished trial.
+downloads the snapshot, then makes it agree with the log: every trial whose last row ended it is
+there as the live search told it (`told_state`): COMPLETE with its objectives if it finished,
+PRUNED if a scheduler stopped it or it diverged. So a head node that lost everything local (a
+crash before the last snapshot, a new machine) resumes with a study that holds every ended trial.
 
 `SweepSearch` is Ray Tune's OptunaSearch made location-independent: it pickles (Tune's tuner.pkl
 and searcher state) without its study or storage, names its Optuna trials by the Tune trial id (a
@@ -21,22 +21,32 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from common import storage
 from common.errors import UserError
 from common.layout import SweepLayout
+from common.records import compute_flops, search_accuracy
 from search_spaces import SweepSpec, replay_space
 
-# What the search maximises and minimises: test accuracy, and compute (training plus small-set
-# selection FLOPs, reported by each trial; `analysis.load.compute` derives it from a log's rows)
-OBJECTIVES = (["test_accuracy", "compute_flops"], ["max", "min"])
+# What the search maximises and minimises: accuracy (on validation when held out, else test) and
+# compute (training plus small-set selection FLOPs), reported by each trial and derived from a
+# log's rows by the same functions
+OBJECTIVES = (["search_accuracy", "compute_flops"], ["max", "min"])
+OBJECTIVE_OF = {"search_accuracy": search_accuracy, "compute_flops": compute_flops}
 TUNE_ID = "tune_trial_id"  # the Optuna trial's user attribute naming its Tune trial
+REPEAT_OF = "repeat_of"  # a sampler's repeat of a configuration (told FAIL, never run): of which
+REDRAWS = 20  # repeats in a row before a configuration not yet run is drawn by lot
+_RAN = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 
 # The study URL and sweep folder of each study this driver has opened, by study name: a restored
@@ -44,6 +54,21 @@ ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 # sweep folder as it is now (the one it pickled may be an earlier place of a moved folder).
 _OPENED: dict[str, str] = {}
 _FOLDERS: dict[str, SweepLayout] = {}
+
+
+def told_state(status: str | None) -> optuna.trial.TrialState:
+    """How an ended trial is told to Optuna, by its last record's status. Only a trial that
+    finished is COMPLETE with its last point. One a scheduler stopped (its last record still
+    says `running`; the log says `stopped`) was beaten by others, and a diverged one learned
+    nothing: told with their last points, their low compute would put them on Optuna's front and
+    draw the sampler to the configurations that lost. PRUNED puts them with the poor trials."""
+    if status == "finished":
+        return optuna.trial.TrialState.COMPLETE
+    return optuna.trial.TrialState.PRUNED
+
+
+def objective_values(record: dict[str, Any]) -> list[float]:
+    return [OBJECTIVE_OF[name](record) for name in OBJECTIVES[0]]
 
 
 def study_name(sweep: str, dataset: str) -> str:
@@ -82,22 +107,26 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
     directions = ["maximize" if m == "max" else "minimize" for m in OBJECTIVES[1]]
     study = optuna.create_study(storage=url, study_name=name, directions=directions,
                                 load_if_exists=True)
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, and still there
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(OBJECTIVES[0])  # named in optuna-dashboard
     ended = _ended_trials({t: f.file for t, f in logged_trials(layout.results, dataset).items()
                            if f.file is not None})  # an ended trial's rows are all in its file
     by_tune_id = _by_tune_id(study)
     for tune_id, row in ended.items():
-        values = [float(row[m]) for m in OBJECTIVES[0]]
+        state = told_state(row["status"])
+        values = objective_values(row) if state == optuna.trial.TrialState.COMPLETE else None
         known = by_tune_id.get(tune_id)
-        if known is not None and known.state == optuna.trial.TrialState.COMPLETE:
-            continue
-        if not all(math.isfinite(v) for v in values):
+        if known is not None and known.state.is_finished():
+            continue  # told already (a sweep made before stopped trials were PRUNED: COMPLETE)
+        if values is not None and not all(math.isfinite(v) for v in values):
             continue  # Optuna refuses such values; Tune's own tell would have failed too
-        if known is not None and known.state == optuna.trial.TrialState.RUNNING:
-            study.tell(known.number, values)
+        if known is not None:  # RUNNING: the driver stopped before telling it
+            study.tell(known.number, values, state=state)
             continue
         params, distributions = _params(spec, dataset, row)
         study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=distributions, values=values,
+            params=params, distributions=distributions, values=values, state=state,
             user_attrs={TUNE_ID: tune_id}))
     _OPENED[name], _FOLDERS[name] = url, layout
     return url
@@ -146,6 +175,10 @@ def fail_abandoned(sweep: str, dataset: str) -> None:
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
+def _key(params: dict[str, Any]) -> tuple:
+    return tuple(sorted(params.items()))
+
+
 class SweepSearch(OptunaSearch):
     """OptunaSearch that pickles without its study and snapshots it as trials finish."""
 
@@ -153,24 +186,78 @@ class SweepSearch(OptunaSearch):
         self._layout = layout
         super().__init__(*args, **kwargs)
 
-    def suggest(self, trial_id: str) -> dict | None:
+    def suggest(self, trial_id: str) -> dict | str | None:
+        """A configuration no trial of the study has run or is running (training is
+        deterministic: the same again would only repeat its records), or a listed baseline
+        (Optuna's enqueued trials: run as the sweep file lists them). A sampler's repeat is
+        told as FAIL (neutral to the sampler, marked `repeat_of`) and the sampler asked again;
+        after REDRAWS repeats, a configuration not yet run is drawn from the whole space where
+        it can be listed, and where all of it has run the study is over (FINISHED)."""
         if self._ot_study is None:  # restored without a saved searcher state
             self._reopen()
-        config = super().suggest(trial_id)
+        for _ in range(REDRAWS):
+            config = super().suggest(trial_id)
+            trial = self._ot_trials[trial_id]
+            # a baseline the sweep file lists runs as listed, twice if listed twice
+            twin = None if trial._fixed_params else self._twin(trial)
+            if twin is None:
+                trial.set_user_attr(TUNE_ID, trial_id)
+                return config
+            trial.set_user_attr(REPEAT_OF, twin)
+            self._ot_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            del self._ot_trials[trial_id]
+        unexplored = self._unexplored()
+        if unexplored == []:
+            name = self._study_name
+            print(f"{name}: every configuration of its space has run; no more trials",
+                  flush=True)
+            return Searcher.FINISHED
+        if unexplored is not None:  # the sampler keeps to what has run: a new one by lot
+            seen = len(self._ot_study.get_trials(deepcopy=False))
+            self._ot_study.enqueue_trial(random.Random(seen).choice(unexplored))
+        config = super().suggest(trial_id)  # the enqueued one; unbounded spaces: a repeat
         self._ot_trials[trial_id].set_user_attr(TUNE_ID, trial_id)
         return config
+
+    def _twin(self, trial: optuna.trial.Trial) -> int | None:
+        """The number of another trial with the same configuration that ran or is running."""
+        key = _key(trial.params)
+        for other in self._ot_study.get_trials(deepcopy=False, states=_RAN):
+            if other.number != trial.number and _key(other.params) == key:
+                return other.number
+        return None
+
+    def _unexplored(self) -> list[dict] | None:
+        """The space's configurations no trial has run (None: the space cannot be listed)."""
+        from search_spaces.space import enumerate_space
+
+        if "_grid" not in self.__dict__:
+            space = getattr(self._space, "keywords", {})  # partial(define_space, spec, dataset)
+            self._grid = (enumerate_space(space["spec"], space["dataset"])
+                          if {"spec", "dataset"} <= set(space) else None)
+        if self._grid is None:
+            return None
+        ran = {_key(t.params) for t in self._ot_study.get_trials(deepcopy=False, states=_RAN)}
+        return [params for params in self._grid if _key(params) not in ran]
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         if self._ot_study is None:
             self._reopen()
-        super().on_trial_complete(trial_id, result, error)
+        status = (result or {}).get("status")  # the trial's last record's
+        if (status and not error and trial_id not in self._completed_trials
+                and told_state(status) == optuna.trial.TrialState.PRUNED):
+            self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+        else:
+            super().on_trial_complete(trial_id, result, error)
         snapshot(self._layout)
 
     # ---- pickling: Tune saves the searcher with the experiment and restores it on resume ------
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
+        state.pop("_grid", None)  # listed again when needed
         study = state.pop("_ot_study", None)
         trials = state.pop("_ot_trials", {})
         state.pop("_storage", None)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from common import storage
 from common.errors import warn
 from common.layout import evaluation_of_state_file, state_file_name
-from common.records import PLACEMENT_COLUMNS, Record, compute_flops
+from common.records import PLACEMENT_COLUMNS, Record, compute_flops, search_accuracy
 from common.result_files import FLUSH_S
 from trainables.config import TrialConfig
 from trainables.report_thread import ReportThread
@@ -132,9 +132,11 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
         placement = {"node": node, "hostname": socket.gethostname(), "pid": os.getpid(),
                      "trial_start_unix": started, "unix_time": time.time()}
         assert tuple(placement) == PLACEMENT_COLUMNS  # common.records defines these columns
-        # the search's second objective (sweep.study.OBJECTIVES): compute, with the small set's
-        # selection, as the analysis measures it; not a column of the log (it derives it)
-        reporter.send({**record, **placement, "compute_flops": compute_flops(record)})
+        # the search's objectives (sweep.study.OBJECTIVES): accuracy, on validation when held
+        # out, and compute, with the small set's selection, as the analysis measures them; not
+        # columns of the log (they derive from it)
+        reporter.send({**record, **placement, "search_accuracy": search_accuracy(record),
+                       "compute_flops": compute_flops(record)})
         if states is not None and record["status"] == "running" and states.due():
             states.save(record["evaluation"], runner.state_dict(), covered=log_covers())
 
