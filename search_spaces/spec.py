@@ -45,7 +45,7 @@ SEARCHABLE = SCIENTIFIC + NUISANCE
 SIZE_BY = ("fraction", "ratio")
 SAMPLERS = ("tpe", "nsga2", "random")
 # frontier: stop a trial that other trials dominate at no more compute (sweep.early_stopping);
-# asha: successive halving on test accuracy at equal training samples.
+# asha: successive halving on the search's accuracy (validation when held out) at equal samples.
 SCHEDULERS = ("none", "frontier", "asha")
 INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "seed"}
 CATEGORICAL = {"strategy", "size_by", "model", "augment"}  # searched as lists only

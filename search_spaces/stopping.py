@@ -23,7 +23,8 @@ class FrontierOptions:
     stop_ordinary: bool = False  # whether ordinary-training trials may be stopped too
     beaten_to_target: bool = True  # stop trials beaten to the target
     tolerance: float = 0.005  # the target: ordinary training's best accuracy less this
-    metric: str = "test_accuracy"  # the accuracy column judged (higher is better)
+    metric: str = "test_accuracy"  # the accuracy judged; a sweep with a validation split
+    # and no `metric` set judges val_accuracy (sweep.launcher), as the search and analysis do
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> FrontierOptions:

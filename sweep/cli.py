@@ -73,19 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="the sweep's name (default: preset and time)")
     run.add_argument("--gpus-per-trial", type=float, default=DEFAULTS["gpus_per_trial"],
                      help="fraction of a GPU per trial (0.25: four trials share one GPU)")
-    run.add_argument("--cpus-per-trial", type=float, default=DEFAULTS["cpus_per_trial"])
+    run.add_argument("--cpus-per-trial", type=float, default=DEFAULTS["cpus_per_trial"],
+                     help="CPUs per trial (default 1); each trial trains on that many threads")
     run.add_argument("--data-dir", help="folder of MNIST/CIFAR files (torchvision's layout)")
-    run.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="the sampler's seed")
+    run.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                     help="the sampler's seed (the same trials again when they run one at a "
+                          "time; side by side, the order they end in steers later ones)")
     run.add_argument("--sampler", choices=SAMPLERS, help="override the preset's sampler")
     run.add_argument("--scheduler", choices=SCHEDULERS,
                      help="frontier: stop a trial once other trials reached more accuracy for "
                           "less FLOPs, or another pretraining trial reached ordinary training's "
                           "best for less (settings: early_stopping in a sweep file); asha: "
-                          "successive halving on test accuracy at equal samples")
+                          "successive halving on accuracy (validation when held out) at equal "
+                          "samples")
     run.add_argument("--max-failures", type=int, default=DEFAULTS["max_failures"],
                      help="retries of a failed trial, each from its last checkpoint")
     run.add_argument("--max-concurrent-trials", type=int,
-                     default=DEFAULTS["max_concurrent_trials"])
+                     default=DEFAULTS["max_concurrent_trials"],
+                     help="most trials at once (default: as many as the CPUs and GPUs fit)")
     _add_ray_options(run)
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")

@@ -5,7 +5,7 @@ Tune hands the scheduler every result a trial reports; a result is a result-log 
 rule sees exactly the rows the log gets. Tune does not save a scheduler's state with its
 experiment, so on a resumed sweep the frontier is read back from the result log (the source of
 truth) before the first judgement. A stopped trial ends like any early-stopped one: its last row
-says `stopped` / `early_stopped`, and Optuna gets its last (accuracy, FLOPs) point.
+says `stopped` / `early_stopped`, and Optuna is told it was pruned (`sweep.study.told_state`).
 """
 
 from __future__ import annotations

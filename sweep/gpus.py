@@ -1,10 +1,13 @@
 """How many GPUs torch can use here, found without importing torch.
 
 The sweep's driver needs torch for nothing else, and importing it takes 1-2 s: too long before a
-one-line error about --num-gpus or --gpus-per-trial. torch's own count asks the CUDA driver
-(`cudaGetDeviceCount`, which honours CUDA_VISIBLE_DEVICES); this asks the same driver through
-ctypes. Whatever this cannot tell for sure (a ROCm or unusual build, an unreadable version)
-is left to torch itself.
+one-line error about --num-gpus or --gpus-per-trial. This asks the CUDA driver through ctypes
+(`cuInit`, `cuDeviceGetCount`, which honour CUDA_VISIBLE_DEVICES) for the devices, and counts
+none where torch could not use them: a CPU build, no driver, or a driver older than the CUDA
+torch was built with. That is torch.cuda.device_count() when torch.cuda.is_available(), else 0
+(torch's own count asks NVML and lists devices even where CUDA cannot start). Whatever this
+cannot tell from torch's files (a ROCm or unusual build) is left to torch itself. `cuInit` in
+the driver's process creates no context and holds no GPU memory.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from pathlib import Path
 
 
 def torch_gpu_count() -> int:
-    """torch.cuda.device_count(), without importing torch where its build can be read."""
+    """GPUs torch can use (0 where torch.cuda.is_available() is false), without importing
+    torch where its build can be read."""
     folder = _torch_folder()
     if folder is None:
         return 0  # no torch: no trial can use a GPU
@@ -23,7 +27,7 @@ def torch_gpu_count() -> int:
     if build is None:
         import torch
 
-        return torch.cuda.device_count()
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
     return _driver_count(build) if build else 0
 
 
@@ -54,7 +58,7 @@ def _torch_folder() -> Path | None:
 
 def _driver_count(cuda_major: int) -> int:
     """Devices the CUDA driver shows this process, 0 without a driver or with one too old for
-    torch's CUDA (torch finds none then either)."""
+    torch's CUDA (torch.cuda.is_available() is false then)."""
     try:
         cuda = ctypes.CDLL("libcuda.so.1")
     except OSError:

@@ -337,9 +337,9 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
         if dataset in done:
             continue
         trainable = _trainable(settings, dataset, raw[dataset])
-        restorable = _prepare_resume(layout, dataset)  # the log repaired before the study
-        study_url = open_study(layout, spec, dataset, settings.name)
-        if restorable:
+        continuing = _prepare_resume(layout, dataset)  # the log repaired before the study
+        study_url = open_study(layout, spec, dataset, settings.name, continuing or set())
+        if continuing is not None:
             from ray import tune
 
             tuner = tune.Tuner.restore(layout.experiment(dataset), trainable=trainable,
@@ -405,8 +405,11 @@ def _scheduler(spec: SweepSpec, settings: SweepSettings, dataset: str, train_siz
     if spec.scheduler == "frontier":
         from sweep.frontier_scheduler import FrontierScheduler
 
-        return FrontierScheduler(spec.frontier_options, train_size, settings.layout.results,
-                                 dataset, stopped)
+        options = spec.frontier_options
+        if "metric" not in spec.early_stopping and spec.fixed.get("validation_fraction", 0) > 0:
+            # judged on validation, as the search and the analysis judge, unless told otherwise
+            options = dataclasses.replace(options, metric="val_accuracy")
+        return FrontierScheduler(options, train_size, settings.layout.results, dataset, stopped)
     if spec.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
@@ -447,10 +450,10 @@ def _trainable(settings: SweepSettings, dataset: str, raw: RawData) -> Any:
     )
 
 
-def _prepare_resume(layout: SweepLayout, dataset: str) -> bool:
+def _prepare_resume(layout: SweepLayout, dataset: str) -> set[str] | None:
     """Before a dataset's study (re)starts: set aside the log files of trials Tune cannot
     continue and, for a restorable experiment, repair unreadable ones from Tune's own results.
-    True when there is an experiment to restore."""
+    The trials Tune will continue, or None when there is no experiment to restore."""
     from ray import tune
 
     from sweep.results_log import repair_unreadable, set_aside_unknown_trials
@@ -469,7 +472,7 @@ def _prepare_resume(layout: SweepLayout, dataset: str) -> bool:
     if abandoned:
         print(f"[{dataset}] {len(abandoned)} trial(s) started after the last snapshot before the "
               f"crash were set aside (results/*.abandoned): {', '.join(abandoned)}", flush=True)
-    return restorable
+    return known if restorable else None
 
 
 def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable: Any,

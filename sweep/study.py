@@ -45,8 +45,9 @@ OBJECTIVE_OF = {"search_accuracy": search_accuracy, "compute_flops": compute_flo
 TUNE_ID = "tune_trial_id"  # the Optuna trial's user attribute naming its Tune trial
 REPEAT_OF = "repeat_of"  # a sampler's repeat of a configuration (told FAIL, never run): of which
 REDRAWS = 20  # repeats in a row before a configuration not yet run is drawn by lot
-_RAN = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-        optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+SET_ASIDE = "set_aside"  # the study's attribute: numbers of trials whose rows left the log
+_TOLD = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+_RAN = (*_TOLD, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 
 # The study URL and sweep folder of each study this driver has opened, by study name: a restored
@@ -90,7 +91,8 @@ def snapshot(layout: SweepLayout) -> None:
         storage.write_bytes_atomic(layout.study, working_copy(layout).read_bytes())
 
 
-def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -> str:
+def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str,
+               continuing: set[str] = frozenset()) -> str:
     """Prepare the dataset's study for a run or a resume and return its storage URL: the latest
     snapshot (URI folders), created if missing, then reconciled with the result log."""
     from sweep.results_log import logged_trials
@@ -110,15 +112,19 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
     with warnings.catch_warnings():  # experimental since Optuna 3.2, and still there
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(OBJECTIVES[0])  # named in optuna-dashboard
-    ended = _ended_trials({t: f.file for t, f in logged_trials(layout.results, dataset).items()
+    logged = logged_trials(layout.results, dataset)
+    _set_aside(study, live=set(logged) | set(continuing))
+    ended = _ended_trials({t: f.file for t, f in logged.items()
                            if f.file is not None})  # an ended trial's rows are all in its file
     by_tune_id = _by_tune_id(study)
     for tune_id, row in ended.items():
         state = told_state(row["status"])
         values = objective_values(row) if state == optuna.trial.TrialState.COMPLETE else None
         known = by_tune_id.get(tune_id)
-        if known is not None and known.state.is_finished():
+        if known is not None and known.state in _TOLD:
             continue  # told already (a sweep made before stopped trials were PRUNED: COMPLETE)
+        if known is not None and known.state == optuna.trial.TrialState.FAIL:
+            known = None  # failed, then finished when Tune retried it: told anew below
         if values is not None and not all(math.isfinite(v) for v in values):
             continue  # Optuna refuses such values; Tune's own tell would have failed too
         if known is not None:  # RUNNING: the driver stopped before telling it
@@ -130,6 +136,29 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str) -
             user_attrs={TUNE_ID: tune_id}))
     _OPENED[name], _FOLDERS[name] = url, layout
     return url
+
+
+def _set_aside(study: optuna.Study, live: set[str]) -> None:
+    """Trials of the study whose Tune trial is neither in the log nor continued by Tune (their
+    files were set aside after a crash, or the experiment starts afresh) no longer count: a
+    running one is failed, and the numbers of the others are kept in the study's SET_ASIDE
+    attribute, so that their configurations may run again (`SweepSearch`)."""
+    aside = set(study.user_attrs.get(SET_ASIDE, []))
+    for trial in study.get_trials(deepcopy=False):
+        tune_id = trial.user_attrs.get(TUNE_ID)
+        if tune_id in live or (tune_id is None and trial.state != optuna.trial.TrialState.RUNNING):
+            continue
+        if trial.state == optuna.trial.TrialState.RUNNING:  # no Tune id: asked, never handed out
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        elif trial.state in _TOLD:
+            aside.add(trial.number)
+    study.set_user_attr(SET_ASIDE, sorted(aside))
+
+
+def ran_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials that ran, are running or wait to run, less those set aside."""
+    aside = set(study.user_attrs.get(SET_ASIDE, []))
+    return [t for t in study.get_trials(deepcopy=False, states=_RAN) if t.number not in aside]
 
 
 def _by_tune_id(study: optuna.Study) -> dict[str | None, optuna.trial.FrozenTrial]:
@@ -219,10 +248,32 @@ class SweepSearch(OptunaSearch):
         self._ot_trials[trial_id].set_user_attr(TUNE_ID, trial_id)
         return config
 
+    def _setup_study(self, mode: Any) -> None:
+        """Optuna's study, with the baselines enqueued that it does not hold yet (a restart
+        with a new searcher enqueued them all again; one listed twice is held twice)."""
+        try:
+            held = ran_trials(optuna.load_study(study_name=self._study_name,
+                                                storage=self._storage))
+        except KeyError:  # no such study yet
+            held = []
+        counts: dict[tuple, int] = {}
+        for trial in held:
+            if "fixed_params" in trial.system_attrs:  # an enqueued trial: a baseline
+                key = _key(trial.system_attrs["fixed_params"])
+                counts[key] = counts.get(key, 0) + 1
+        points = []
+        for point in self._points_to_evaluate:
+            if counts.get(_key(point), 0) > 0:
+                counts[_key(point)] -= 1
+            else:
+                points.append(point)
+        self._points_to_evaluate = points
+        super()._setup_study(mode)
+
     def _twin(self, trial: optuna.trial.Trial) -> int | None:
         """The number of another trial with the same configuration that ran or is running."""
         key = _key(trial.params)
-        for other in self._ot_study.get_trials(deepcopy=False, states=_RAN):
+        for other in ran_trials(self._ot_study):
             if other.number != trial.number and _key(other.params) == key:
                 return other.number
         return None
@@ -237,7 +288,7 @@ class SweepSearch(OptunaSearch):
                           if {"spec", "dataset"} <= set(space) else None)
         if self._grid is None:
             return None
-        ran = {_key(t.params) for t in self._ot_study.get_trials(deepcopy=False, states=_RAN)}
+        ran = {_key(t.params) for t in ran_trials(self._ot_study)}
         return [params for params in self._grid if _key(params) not in ran]
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
@@ -247,7 +298,9 @@ class SweepSearch(OptunaSearch):
         status = (result or {}).get("status")  # the trial's last record's
         if (status and not error and trial_id not in self._completed_trials
                 and told_state(status) == optuna.trial.TrialState.PRUNED):
-            self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+            # told already if the driver restarted after telling it and Tune ran it again
+            self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED,
+                                skip_if_finished=True)
             self._completed_trials.add(trial_id)
         else:
             super().on_trial_complete(trial_id, result, error)
@@ -269,6 +322,8 @@ class SweepSearch(OptunaSearch):
     def __setstate__(self, state: dict[str, Any]) -> None:
         templates = state.pop("_trial_templates", {})
         self.__dict__.update(state)
+        # a sweep saved before its objective was named search_accuracy: trials report both
+        self._metric = list(OBJECTIVES[0])
         self._storage, self._ot_study, self._ot_trials = None, None, {}
         self._pending_templates = templates
 

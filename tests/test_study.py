@@ -10,7 +10,7 @@ import pytest
 from common.layout import SweepLayout
 from search_spaces import define_space, parse_spec
 from sweep.results_log import ResultLog
-from sweep.study import OBJECTIVES, SweepSearch, open_study, study_name, told_state
+from sweep.study import OBJECTIVES, SweepSearch, open_study, ran_trials, study_name, told_state
 from trainables import TrialConfig
 from trainables.train import TrialRunner
 
@@ -139,3 +139,67 @@ def test_ordinary_training_is_not_repeated_once_its_seeds_have_run(tmp_path):
     assert len(configs) == 14
     ordinary = [c["seed"] for c in configs if c["strategy"] == "none"]
     assert sorted(ordinary) == [0, 1]  # without the check, random draws ran it ~7 times
+
+
+def test_a_trial_told_pruned_before_a_restart_is_told_again_without_an_error(tmp_path):
+    search = _search(tmp_path, SPEC, optuna.samplers.RandomSampler(seed=0))
+    search.suggest("a")
+    search.on_trial_complete("a", {"status": "running"})
+    search._completed_trials.discard("a")  # as a searcher restored from before the tell
+    search.on_trial_complete("a", {"status": "running"})  # Tune ran it again: stopped again
+    study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [t.state for t in study.trials] == [PRUNED]
+
+
+def test_trials_whose_rows_left_the_log_no_longer_hold_their_configurations(tmp_path):
+    """After a crash, trials Tune does not continue have their files set aside: the study fails
+    a running one, sets the others aside (their configurations may run again), and a trial that
+    failed and then finished when Tune retried it is told as finished."""
+    layout = SweepLayout(str(tmp_path / "s"))
+    (tmp_path / "s" / "results").mkdir(parents=True)
+    url = open_study(layout, SPEC, "digits", "s")
+    study = optuna.load_study(study_name=study_name("s", "digits"), storage=url)
+    distributions = {"strategy": optuna.distributions.CategoricalDistribution(
+        ["none", "class_mean"])}
+    for tune_id, state in (("gone-running", optuna.trial.TrialState.RUNNING),
+                           ("gone-done", COMPLETE), ("retried", optuna.trial.TrialState.FAIL),
+                           ("kept", optuna.trial.TrialState.RUNNING)):
+        study.add_trial(optuna.trial.create_trial(
+            state=state, params={"strategy": "none"}, distributions=distributions,
+            values=[0.5, 1.0] if state == COMPLETE else None,
+            user_attrs={"tune_trial_id": tune_id}))
+    log = ResultLog(layout.results)
+    for record in _records("retried", "finished", strategy="none", seed=0):
+        log.add(record)
+    log.close("digits", "retried")
+    open_study(layout, SPEC, "digits", "s", continuing={"kept", "retried"})
+    states = [(t.user_attrs["tune_trial_id"], t.state.name) for t in study.get_trials()]
+    assert states == [("gone-running", "FAIL"), ("gone-done", "COMPLETE"), ("retried", "FAIL"),
+                      ("kept", "RUNNING"), ("retried", "COMPLETE")]
+    held = [t.user_attrs["tune_trial_id"] for t in ran_trials(study)]
+    assert held == ["kept", "retried"]  # not gone-done: set aside
+
+
+def test_a_new_searcher_enqueues_only_the_baselines_the_study_lacks(tmp_path):
+    spec = parse_spec({"search": {"strategy": ["none", "class_mean"], "seed": [0, 1]},
+                       "baselines": [{"seed": 0}, {"seed": 1}, {"seed": 0}]}, "s.yaml")
+    first = _search(tmp_path, spec, optuna.samplers.RandomSampler(seed=0))
+    first.suggest("a")  # the first baseline runs; the other two wait
+    again = _search(tmp_path, spec, optuna.samplers.RandomSampler(seed=0))  # a restart
+    assert again._points_to_evaluate == []  # all three are held already
+    study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [t.system_attrs["fixed_params"]["seed"] for t in study.trials] == [0, 1, 0]
+
+
+def test_the_frontier_scheduler_judges_validation_accuracy_where_it_is_held_out(tmp_path):
+    from sweep.launcher import _scheduler
+    from sweep.settings import SweepSettings
+
+    settings = SweepSettings(name="s", storage=str(tmp_path))
+    for fixed, options, metric in (({"validation_fraction": 0.1}, {}, "val_accuracy"),
+                                   ({}, {}, "test_accuracy"),
+                                   ({"validation_fraction": 0.1}, {"metric": "test_accuracy"},
+                                    "test_accuracy")):
+        spec = parse_spec({"scheduler": "frontier", "early_stopping": options, "fixed": fixed},
+                          "s.yaml")
+        assert _scheduler(spec, settings, "digits", 1437, {}).options.metric == metric
