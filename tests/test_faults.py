@@ -234,4 +234,4 @@ def test_a_tune_folder_without_a_snapshot_starts_its_study_afresh(tmp_path):
     experiment = Path(layout.experiment("digits"))
     experiment.mkdir(parents=True)
     (experiment / "tuner.pkl").write_bytes(b"pickled tuner")
-    assert _prepare_resume(layout, "digits") is False
+    assert _prepare_resume(layout, "digits") is None  # no experiment to continue
