@@ -82,7 +82,12 @@ class SweepSpec:
 
     @property
     def frontier_options(self) -> FrontierOptions:
-        return FrontierOptions.from_dict(self.early_stopping)
+        """The frontier scheduler's settings. Without a `metric`, a sweep that holds out a
+        validation split is judged on it, as the search and the analysis judge."""
+        options = FrontierOptions.from_dict(self.early_stopping)
+        if "metric" not in self.early_stopping and self.fixed.get("validation_fraction", 0) > 0:
+            options = dataclasses.replace(options, metric="val_accuracy")
+        return options
 
     @property
     def strategies(self) -> tuple[str, ...]:

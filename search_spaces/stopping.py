@@ -24,7 +24,7 @@ class FrontierOptions:
     beaten_to_target: bool = True  # stop trials beaten to the target
     tolerance: float = 0.005  # the target: ordinary training's best accuracy less this
     metric: str = "test_accuracy"  # the accuracy judged; a sweep with a validation split
-    # and no `metric` set judges val_accuracy (sweep.launcher), as the search and analysis do
+    # and no `metric` set judges val_accuracy (SweepSpec.frontier_options), as the search does
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> FrontierOptions:

@@ -405,11 +405,8 @@ def _scheduler(spec: SweepSpec, settings: SweepSettings, dataset: str, train_siz
     if spec.scheduler == "frontier":
         from sweep.frontier_scheduler import FrontierScheduler
 
-        options = spec.frontier_options
-        if "metric" not in spec.early_stopping and spec.fixed.get("validation_fraction", 0) > 0:
-            # judged on validation, as the search and the analysis judge, unless told otherwise
-            options = dataclasses.replace(options, metric="val_accuracy")
-        return FrontierScheduler(options, train_size, settings.layout.results, dataset, stopped)
+        return FrontierScheduler(spec.frontier_options, train_size, settings.layout.results,
+                                 dataset, stopped)
     if spec.scheduler == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
