@@ -1,9 +1,11 @@
 """The define-by-run search space: reads like the experiment's description, computes nothing.
 
     choose a strategy (a baseline is ordinary training, chosen or not);
-    if it selects a subset, choose how to size it (fraction or Q) and the size;
+    if it selects a subset, choose how to size it (fraction or Q) and a fraction's size;
     if it pretrains at all, choose the pretraining epochs;
-    choose the nuisance values (width, lr, batch size, ...) that are searched.
+    choose the nuisance values (width, lr, batch size, ...) that are searched;
+    then a Q, where the small set is sized by one: a range of Q ends, for this trial, where the
+    small set would be the whole training set (for the model and width just chosen).
 
 Returns the fixed settings as constants; Ray Tune merges them with the suggested values. Of the
 suggested values, `SEARCH_ONLY` ones are choices of the search (how to size the small set), not
@@ -12,10 +14,14 @@ trial settings: the trainable leaves them out of the trial's config.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import random
 from typing import Any
 
 from search_spaces.spec import NUISANCE, SIZE_BY, Domain, Range, SweepSpec
-from trainables.config import SIZED_STRATEGIES
+from trainables.config import SIZED_STRATEGIES, TrialConfig
+from trainables.sizing import largest_ratio, ratio_beyond_data
 
 # Suggested values that choose how the search goes on rather than set a trial (`size_by` picks
 # which of subset_fraction and overdetermination_ratio is suggested).
@@ -26,21 +32,27 @@ def define_space(trial: Any, spec: SweepSpec, dataset: str) -> dict[str, Any]:
     """Optuna define-by-run function for one dataset's study (bind the last two with partial)."""
     search = spec.search
     constants = {**spec.fixed, "dataset": dataset}
+    chosen: dict[str, Any] = {}
     if _unsampled_baseline(trial, spec):
         strategy = constants["strategy"] = "none"
     else:
         strategy = trial.suggest_categorical("strategy", list(spec.strategies))
+    size_by = None
     if strategy in SIZED_STRATEGIES:
         size_by = trial.suggest_categorical("size_by", list(search.get("size_by", SIZE_BY)))
         if size_by == "fraction":
             _suggest(trial, "subset_fraction", search["subset_fraction"])
-        else:
-            _suggest(trial, "overdetermination_ratio", search["overdetermination_ratio"])
     if strategy != "none" and "pretrain_epochs" in search:
         _suggest(trial, "pretrain_epochs", search["pretrain_epochs"])
     for key in NUISANCE:
         if key in search:
-            _suggest(trial, key, search[key])
+            chosen[key] = _suggest(trial, key, search[key])
+    if size_by == "ratio":  # last: how large a Q can be depends on the model chosen
+        domain = search["overdetermination_ratio"]
+        if isinstance(domain, Range):
+            high = min(domain.high, largest_ratio({**constants, **chosen}))
+            domain = dataclasses.replace(domain, high=max(domain.low, high))
+        _suggest(trial, "overdetermination_ratio", domain)
     return constants
 
 
@@ -65,6 +77,16 @@ def _suggest(trial: Any, name: str, domain: Domain) -> Any:
 def trial_settings(config: dict[str, Any]) -> dict[str, Any]:
     """A sampled configuration's trial settings: everything but the `SEARCH_ONLY` choices."""
     return {k: v for k, v in config.items() if k not in SEARCH_ONLY}
+
+
+def beyond_data(config: dict[str, Any]) -> str | None:
+    """Why a sampled configuration cannot run as drawn: its Q asks for a small set larger than
+    the training set its model pretrains from (the "subset" would be all of it; a wider model
+    in the space or a long range of Q can draw one). None where it can."""
+    q = config.get("overdetermination_ratio")
+    if q is None or config.get("strategy") not in SIZED_STRATEGIES:
+        return None
+    return ratio_beyond_data(TrialConfig.from_dict(trial_settings(config)), q)
 
 
 def baseline_points(spec: SweepSpec) -> list[dict[str, Any]]:
@@ -102,6 +124,9 @@ class _Replay:
         return self._record("int", name, (low, high), {"log": log})
 
     def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> Any:
+        if name == "overdetermination_ratio":  # a sweep made before a range of Q ended where
+            value = self._answer(name)         # the data does may hold a trial beyond it
+            low, high = min(low, value), max(high, value)
         return self._record("float", name, (low, high), {"log": log})
 
 
@@ -152,6 +177,40 @@ def enumerate_space(spec: SweepSpec, dataset: str, limit: int = 100_000) -> list
             chosen = path[:depth] + [0] * (depth - len(path))
             paths += [chosen + [i] for i in range(1, walk.counts[depth])]
     return found
+
+
+class _Lot:
+    """Answers a define-by-run space by lot: each choice alike, ranges uniformly (in the log
+    where the range is log-scaled), as Optuna's RandomSampler draws."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng, self.params = rng, {}
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        self.params[name] = value = self.rng.choice(list(choices))
+        return value
+
+    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> Any:
+        if log:
+            drawn = math.exp(self.rng.uniform(math.log(low - 0.5), math.log(high + 0.5)))
+            value = min(high, max(low, round(drawn)))
+        else:
+            value = self.rng.randint(low, high)
+        self.params[name] = value
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> Any:
+        value = (math.exp(self.rng.uniform(math.log(low), math.log(high))) if log
+                 else self.rng.uniform(low, high))
+        self.params[name] = value = min(high, max(low, value))
+        return value
+
+
+def draw_by_lot(spec: SweepSpec, dataset: str, rng: random.Random) -> dict[str, Any]:
+    """One configuration of the space drawn by lot (as Optuna's params)."""
+    lot = _Lot(rng)
+    define_space(lot, spec, dataset)
+    return lot.params
 
 
 def replay_space(spec: SweepSpec, dataset: str,

@@ -35,7 +35,7 @@ from common import storage
 from common.errors import UserError
 from common.layout import SweepLayout
 from common.records import compute_flops, search_accuracy
-from search_spaces import SweepSpec, replay_space
+from search_spaces import SweepSpec, beyond_data, replay_space
 
 # What the search maximises and minimises: accuracy (on validation when held out, else test) and
 # compute (training plus small-set selection FLOPs), reported by each trial and derived from a
@@ -44,6 +44,7 @@ OBJECTIVES = (["search_accuracy", "compute_flops"], ["max", "min"])
 OBJECTIVE_OF = {"search_accuracy": search_accuracy, "compute_flops": compute_flops}
 TUNE_ID = "tune_trial_id"  # the Optuna trial's user attribute naming its Tune trial
 REPEAT_OF = "repeat_of"  # a sampler's repeat of a configuration (told FAIL, never run): of which
+BEYOND_DATA = "beyond_data"  # a drawn Q its model cannot have on the data (told FAIL, never run)
 REDRAWS = 20  # repeats in a row before a configuration not yet run is drawn by lot
 SET_ASIDE = "set_aside"  # the study's attribute: numbers of trials whose rows left the log
 _TOLD = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -219,9 +220,11 @@ class SweepSearch(OptunaSearch):
         """A configuration no trial of the study has run or is running (training is
         deterministic: the same again would only repeat its records), or a listed baseline
         (Optuna's enqueued trials: run as the sweep file lists them). A sampler's repeat is
-        told as FAIL (neutral to the sampler, marked `repeat_of`) and the sampler asked again;
-        after REDRAWS repeats, a configuration not yet run is drawn from the whole space where
-        it can be listed, and where all of it has run the study is over (FINISHED)."""
+        told as FAIL (neutral to the sampler, marked `repeat_of`) and the sampler asked again,
+        and so is a Q its model cannot have on this data (marked `beyond_data`: the "subset"
+        would be the whole training set); after REDRAWS such draws in a row, a configuration
+        not yet run is drawn from the whole space where it can be listed, and where all of it
+        has run the study is over (FINISHED)."""
         if self._ot_study is None:  # restored without a saved searcher state
             self._reopen()
         for _ in range(REDRAWS):
@@ -229,10 +232,15 @@ class SweepSearch(OptunaSearch):
             trial = self._ot_trials[trial_id]
             # a baseline the sweep file lists runs as listed, twice if listed twice
             twin = None if trial._fixed_params else self._twin(trial)
-            if twin is None:
+            beyond = None if twin is not None else beyond_data(config)
+            if twin is None and beyond is None:
                 trial.set_user_attr(TUNE_ID, trial_id)
                 return config
-            trial.set_user_attr(REPEAT_OF, twin)
+            if twin is not None:
+                trial.set_user_attr(REPEAT_OF, twin)
+            else:
+                trial.set_user_attr(BEYOND_DATA, beyond)
+                self._say_beyond_data(beyond)
             self._ot_study.tell(trial, state=optuna.trial.TrialState.FAIL)
             del self._ot_trials[trial_id]
         unexplored = self._unexplored()
@@ -241,10 +249,12 @@ class SweepSearch(OptunaSearch):
             print(f"{name}: every configuration of its space has run; no more trials",
                   flush=True)
             return Searcher.FINISHED
-        if unexplored is not None:  # the sampler keeps to what has run: a new one by lot
-            seen = len(self._ot_study.get_trials(deepcopy=False))
-            self._ot_study.enqueue_trial(random.Random(seen).choice(unexplored))
-        config = super().suggest(trial_id)  # the enqueued one; unbounded spaces: a repeat
+        # the sampler keeps to what has run or cannot run: a new configuration by lot
+        lot = random.Random(len(self._ot_study.get_trials(deepcopy=False)))
+        drawn = lot.choice(unexplored) if unexplored else self._by_lot(lot)
+        if drawn is not None:
+            self._ot_study.enqueue_trial(drawn)
+        config = super().suggest(trial_id)  # the one drawn (else the sampler's last repeat)
         self._ot_trials[trial_id].set_user_attr(TUNE_ID, trial_id)
         return config
 
@@ -278,18 +288,50 @@ class SweepSearch(OptunaSearch):
                 return other.number
         return None
 
+    def _space_of(self) -> tuple[SweepSpec, str] | None:
+        """The sweep's spec and dataset this searcher's space is bound to (None: another)."""
+        space = getattr(self._space, "keywords", {})  # partial(define_space, spec, dataset)
+        return (space["spec"], space["dataset"]) if {"spec", "dataset"} <= set(space) else None
+
+    def _runnable(self, params: dict[str, Any]) -> bool:
+        spec, dataset = self._space_of()
+        return beyond_data({**spec.fixed, "dataset": dataset, **params}) is None
+
     def _unexplored(self) -> list[dict] | None:
-        """The space's configurations no trial has run (None: the space cannot be listed)."""
+        """The space's runnable configurations no trial has run (None: the space cannot be
+        listed)."""
         from search_spaces.space import enumerate_space
 
         if "_grid" not in self.__dict__:
-            space = getattr(self._space, "keywords", {})  # partial(define_space, spec, dataset)
-            self._grid = (enumerate_space(space["spec"], space["dataset"])
-                          if {"spec", "dataset"} <= set(space) else None)
+            bound = self._space_of()
+            grid = enumerate_space(*bound) if bound else None
+            self._grid = None if grid is None else [p for p in grid if self._runnable(p)]
         if self._grid is None:
             return None
         ran = {_key(t.params) for t in ran_trials(self._ot_study)}
         return [params for params in self._grid if _key(params) not in ran]
+
+    def _by_lot(self, lot: random.Random, tries: int = 1000) -> dict[str, Any] | None:
+        """A runnable configuration of an unbounded space that no trial has run, drawn by lot
+        (None: not found in `tries` draws)."""
+        from search_spaces.space import draw_by_lot
+
+        if self._space_of() is None:
+            return None
+        ran = {_key(t.params) for t in ran_trials(self._ot_study)}
+        for _ in range(tries):
+            params = draw_by_lot(*self._space_of(), lot)
+            if _key(params) not in ran and self._runnable(params):
+                return params
+        return None
+
+    def _say_beyond_data(self, reason: str) -> None:
+        """Say once per study that draws of a Q beyond the data are not run."""
+        if self.__dict__.get("_said_beyond_data"):
+            return
+        self._said_beyond_data = True
+        print(f"{self._study_name}: a draw whose {reason} is not run; such draws are drawn "
+              f"again (marked {BEYOND_DATA} in the study)", flush=True)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:

@@ -129,6 +129,87 @@ def test_a_finite_space_is_run_once_each_and_then_the_study_ends(tmp_path):
     assert len([t for t in study.trials if "tune_trial_id" in t.user_attrs]) == 10
 
 
+def test_a_q_its_model_cannot_have_on_the_data_is_never_run(tmp_path, capsys):
+    from search_spaces import beyond_data
+
+    # mlp width 16 on digits: P = 26,122, so Q = 4 asks for 10,449 of the 1,437 training
+    # examples (Q <= 0.55 fits); width 2 (P = 1,482) fits both
+    spec = parse_spec({"fixed": {"model": "mlp"},
+                       "search": {"strategy": ["random"], "size_by": ["ratio"],
+                                  "overdetermination_ratio": [0.5, 4.0], "width": [2, 16]}},
+                      "s.yaml")
+    configs = _run(_search(tmp_path, spec, optuna.samplers.RandomSampler(seed=0)), 10)
+    pretrained = [c for c in configs if c["strategy"] == "random"]  # and the baseline
+    ran = {(c["width"], c["overdetermination_ratio"]) for c in pretrained}
+    assert ran == {(2, 0.5), (2, 4.0), (16, 0.5)} and len(configs) == 4  # then FINISHED
+    study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    beyond = [t for t in study.trials if "beyond_data" in t.user_attrs]
+    assert beyond and all(t.state == optuna.trial.TrialState.FAIL
+                          and t.params["width"] == 16 and t.params["overdetermination_ratio"] == 4
+                          for t in beyond)
+    assert "Q can be at most 0.55" in beyond[0].user_attrs["beyond_data"]
+    said = capsys.readouterr().out
+    assert said.count("is not run") == 1 and "mlp width 16: P=26,122" in said
+    assert beyond_data({"dataset": "digits", "strategy": "class_mean", "model": "mlp",
+                        "width": 16, "overdetermination_ratio": 4.0}) is None  # not sized by Q
+
+
+def test_a_runnable_configuration_is_drawn_by_lot_when_the_sampler_keeps_missing(tmp_path):
+    # only Q = 0.5 fits mlp width 16 on digits: 9 in 10 draws miss, so 20 misses in a row
+    # (then a draw by lot from the space, lr being unbounded) come often
+    spec = parse_spec({"fixed": {"model": "mlp", "width": 16},
+                       "search": {"strategy": ["random"], "size_by": ["ratio"],
+                                  "overdetermination_ratio": [0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+                                  "lr": {"low": 0.0003, "high": 0.003, "log": True}}}, "s.yaml")
+    configs = _run(_search(tmp_path, spec, optuna.samplers.RandomSampler(seed=0)), 12)
+    pretrained = [c for c in configs if c["strategy"] == "random"]
+    assert len(pretrained) == 11 and {c["overdetermination_ratio"] for c in pretrained} == {0.5}
+    assert len({c["lr"] for c in pretrained}) == 11
+    study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    by_lot = [t for t in ran_trials(study) if "fixed_params" in t.system_attrs
+              and t.params.get("strategy") == "random"]
+    assert by_lot  # the sampler missed 20 times in a row, and the lot found one
+
+
+def test_a_range_of_q_ends_where_the_model_would_take_the_whole_training_set(tmp_path):
+    spec = parse_spec({"fixed": {"model": "mlp"},
+                       "search": {"strategy": ["random"], "size_by": ["ratio"],
+                                  "overdetermination_ratio": {"low": 0.1, "high": 8.0,
+                                                              "log": True},
+                                  "width": {"low": 2, "high": 16, "log": True}}}, "s.yaml")
+    configs = _run(_search(tmp_path, spec, optuna.samplers.TPESampler(seed=0)), 30)
+    assert len(configs) == 30
+    configs = [c for c in configs if c["strategy"] == "random"]  # not the baseline
+    # the mlp's P: 64 inputs, two hidden layers of 8 x width, 10 outputs
+    fits = {width: 1437 * 10 / ((64 + 1) * 8 * width + (8 * width + 1) * 8 * width
+                                + (8 * width + 1) * 10) for width in range(2, 17)}
+    assert all(c["overdetermination_ratio"] <= fits[c["width"]] for c in configs)
+    wide = [c for c in configs if fits[c["width"]] < 8]
+    assert wide  # widths whose range of Q was cut short were drawn, within it
+    study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert len(study.trials) == 30  # no draw had to be drawn again
+    for trial in study.trials[1:]:
+        high = trial.distributions["overdetermination_ratio"].high
+        assert high == pytest.approx(min(8.0, fits[trial.params["width"]]))
+
+
+def test_a_trial_beyond_today_s_range_of_q_rebuilds_into_its_study(tmp_path):
+    from search_spaces import replay_space
+
+    # a sweep made before ranges of Q ended at the data ran this (its small set: all of it)
+    spec = parse_spec({"fixed": {"model": "mlp", "width": 16},
+                       "search": {"strategy": ["random"], "size_by": ["ratio"],
+                                  "overdetermination_ratio": {"low": 0.1, "high": 8.0}}},
+                      "s.yaml")
+    params, domains = replay_space(spec, "digits", {"strategy": "random",
+                                                   "overdetermination_ratio": 4.0})
+    assert params["overdetermination_ratio"] == 4.0
+    assert domains["overdetermination_ratio"] == ("float", (0.1, 4.0), {"log": False})
+    params, domains = replay_space(spec, "digits", {"strategy": "random",
+                                                   "overdetermination_ratio": 0.5})
+    assert domains["overdetermination_ratio"][1] == (0.1, pytest.approx(0.5501, abs=1e-4))
+
+
 def test_ordinary_training_is_not_repeated_once_its_seeds_have_run(tmp_path):
     # ordinary training is 2 configurations (its seeds), pretraining a continuous space
     spec = parse_spec({"search": {"strategy": ["none", "random"], "size_by": ["fraction"],

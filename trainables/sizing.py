@@ -113,17 +113,38 @@ def resolve_size(config: TrialConfig, n_train: int, num_classes: int,
     return size_from_ratio(config.overdetermination_ratio, n_train, num_classes, params)
 
 
-def check_ratio_fits(config: TrialConfig, q: float) -> None:
-    """Reject a Q whose subset K = ceil(Q*P/M) exceeds the training set for this model (less
-    its validation split: the small set is drawn from what is left)."""
+def largest_ratio(settings: dict) -> float:
+    """The largest Q whose small set K = ceil(Q*P/M) fits the training set (less its validation
+    split) of a trial with these settings (dataset, model, width, validation_fraction; others
+    are not read), rounded down a little so that a float at most this fits."""
+    keys = ("dataset", "model", "width", "validation_fraction")
+    config = TrialConfig.from_dict({k: settings[k] for k in keys if k in settings})
+    shape, classes = dataset_shape(config.dataset)
+    params = param_count(config.model, config.width, shape, classes)
+    exact = Fraction(train_size(config.dataset, config.validation_fraction) * classes, params)
+    return math.nextafter(float(exact), 0.0)
+
+
+def ratio_beyond_data(config: TrialConfig, q: float) -> str | None:
+    """Why a Q cannot be had: its subset K = ceil(Q*P/M) exceeds the training set for this model
+    (less its validation split: the small set is drawn from what is left); None where it fits."""
     shape, classes = dataset_shape(config.dataset)
     params = param_count(config.model, config.width, shape, classes)
     n = train_size(config.dataset, config.validation_fraction)
-    if size_from_ratio(q, 10**12, classes, params).subset_size > n:
-        held = TRAIN_SIZES[config.dataset] - n
-        what = (f"the {n:,} training examples of {config.dataset} left after its validation "
-                f"split of {held:,}" if held else
-                f"the {n:,} training examples of {config.dataset}")
-        largest = math.floor(n * classes / params * 1000) / 1000  # rounded down: it fits
-        raise ConfigError(f"overdetermination_ratio {q:g} asks for more than {what} "
-                          f"(P={params:,}, M={classes}: Q can be at most {largest:g})")
+    k = size_from_ratio(q, 10**12, classes, params).subset_size
+    if k <= n:
+        return None
+    held = TRAIN_SIZES[config.dataset] - n
+    what = (f"the {n:,} training examples of {config.dataset} left after its validation "
+            f"split of {held:,}" if held else
+            f"the {n:,} training examples of {config.dataset}")
+    largest = math.floor(n * classes / params * 1000) / 1000  # rounded down: it fits
+    return (f"overdetermination_ratio {q:g} asks for more than {what} ({config.model} width "
+            f"{config.width}: P={params:,}, M={classes}; Q can be at most {largest:g})")
+
+
+def check_ratio_fits(config: TrialConfig, q: float) -> None:
+    """Reject a Q whose subset exceeds the training set for this model (`ratio_beyond_data`)."""
+    reason = ratio_beyond_data(config, q)
+    if reason is not None:
+        raise ConfigError(reason)
