@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-trial", type=float, default=DEFAULTS["cpus_per_trial"],
                      help="CPUs per trial (default 1); each trial trains on that many threads")
     run.add_argument("--data-dir", help="folder of MNIST/CIFAR files (torchvision's layout)")
+    run.add_argument("--download", action="store_true",
+                     help="download missing MNIST/CIFAR files into --data-dir first")
     run.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                      help="the sampler's seed (the same trials again when they run one at a "
                           "time; side by side, the order they end in steers later ones)")
@@ -144,6 +146,8 @@ def _run(args: argparse.Namespace) -> None:
             raise UserError(f"{flag} is empty")
     spec = load_spec_file(args.config) if args.config else load_preset(args.preset or "quick")
     fixed = {"data_dir": args.data_dir} if args.data_dir else {}
+    if args.download:
+        fixed["download"] = True
     spec = spec.with_overrides(datasets=_split(args.dataset), num_samples=args.num_samples,
                                sampler=args.sampler, scheduler=args.scheduler, fixed=fixed)
     source = _name_part(Path(args.config).stem) if args.config else (args.preset or "quick")

@@ -102,6 +102,11 @@ def _cifar(damage: Callable[[Path], None]) -> Callable[[Path], list[str]]:
     return args
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _truncate(path: Path, keep: int) -> None:
     path.write_bytes(path.read_bytes()[:keep])
 
@@ -196,7 +201,11 @@ CASES = [
     Case("trial-unknown-device", "trial", _trial("--device", "tpu"), "unknown device 'tpu'"),
     # data folders
     Case("data-mnist-missing", "data", lambda t: ["trial", "--dataset", "mnist", "--data-dir",
-                                                  str(t / "empty")], "mnist: files not found in"),
+                                                  str(_folder(t / "empty"))],
+         "mnist: files not found in"),
+    Case("data-dir-not-there", "data", _trial("--dataset", "fashion_mnist", "--data-dir",
+                                              "/nonexistent"),
+         "data_dir /nonexistent: no such folder"),  # not Debian's files instead, unsaid
     Case("data-mnist-truncated", "data",
          _mnist(lambda raw: _truncate(raw / "train-images-idx3-ubyte", 5000)),
          "train-images-idx3-ubyte: unreadable idx file"),
@@ -222,7 +231,7 @@ CASES = [
     Case("run-name-escapes", "run", lambda t: ["run", "--storage", str(t / "store"), "--name",
                                                "../escape"], "--name '../escape'"),
     Case("run-data-missing", "run", _run("--dataset", "mnist", "--data-dir", "/nonexistent"),
-         "mnist: files not found"),
+         "data_dir /nonexistent: no such folder (for mnist"),
     Case("run-storage-under-a-file", "run", _under_a_file, "cannot write there"),
     Case("run-more-gpus-than-exist", "run", _run("--num-cpus", "2", "--num-gpus", "0", "--gpus-per-trial", "0.5"),
          "each trial asks for 0.5 GPU but the local Ray has 0"),

@@ -62,6 +62,7 @@ HOW_TO_GET = ("pass --data-dir, or have them downloaded (sweep trial --download;
 def check_available(name: str, data_dir: str | None = None, download: bool = False) -> None:
     """Raise `DataNotFoundError` now if the dataset's files are missing and will not be
     downloaded (a look for the files, not a read: milliseconds)."""
+    _check_data_dir(name, data_dir, download)
     if name in _TORCHVISION_FOLDER and not download:
         _mnist_files(name, data_dir, download=False)
     elif name in _CIFAR_FOLDER and not download:
@@ -82,11 +83,22 @@ def read_raw(name: str, data_dir: str | None = None, download: bool = False) -> 
             f.write(f"{name} {os.getpid()} {socket.gethostname()}\n")
     if name == "digits":
         return _read_digits()
+    _check_data_dir(name, data_dir, download)
     if name in _TORCHVISION_FOLDER:
         return _read_mnist_like(name, data_dir, download)
     if name in _CIFAR_FOLDER:
         return _read_cifar(name, data_dir, download)
     raise ConfigError(f"unknown dataset {name!r}")
+
+
+def _check_data_dir(name: str, data_dir: str | None, download: bool) -> None:
+    """A data folder given must be there (unless the files are to be downloaded into it): a
+    typo would otherwise fall back, unsaid, to Debian's Fashion-MNIST or to a missing-file
+    error naming the wrong folder."""
+    if data_dir is None or download or name == "digits" or Path(data_dir).is_dir():
+        return
+    raise DataNotFoundError(f"data_dir {data_dir}: no such folder (for {name}; --download "
+                            "fetches the files into it)")
 
 
 # ---- digits: scikit-learn's bundled 8x8 digits, a fixed stratified 80/20 split ----
