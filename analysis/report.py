@@ -120,7 +120,9 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     write_atomic(out / "report.md", report.encode())
     write_interactive_report(df, savings, found, out / "report.html", tolerance,
                              answer=_answer_line(df, found, tolerance).strip("*"),
-                             notes=[n for n in (in_progress(df), _results_line(df, paths)) if n])
+                             notes=[n for n in (in_progress(df), *(f"{h.caveat}." for h in found
+                                                                   if h.caveat),
+                                                _results_line(df, paths)) if n])
     return _summary(df, found, out, tolerance)
 
 
@@ -154,6 +156,7 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
         lines.append(f"{dataset:14} {trials:>6} {_pct(base, metric):>13} "
                      f"{_pct(pre, metric):>13}  {saving}")
     lines += [h.sentence(tolerance) for h in found]
+    lines += [h.caveat for h in found if h.caveat]
     lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv, "
                  "criteria.csv and figures")
     return "\n".join(lines)
@@ -231,8 +234,9 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
         lines += [f"## {dataset}", ""]
         for h in found:
             if h.dataset == dataset:
-                lines += [f"**{h.sentence(tolerance)}.**", "",
-                          _best_of(df[df["dataset"] == dataset]), ""]
+                lines += [f"**{h.sentence(tolerance)}.**", ""]
+                lines += [f"{h.caveat}.", ""] if h.caveat else []
+                lines += [_best_of(df[df["dataset"] == dataset]), ""]
         v = volumes[volumes["dataset"] == dataset]
         if not v.empty:
             v = v.iloc[0]

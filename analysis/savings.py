@@ -198,6 +198,21 @@ class Headline:
     savings: float  # baseline_flops / pretrain_flops
     config: dict[str, Any]  # the pretraining trial that does it
     metric: str = "test_accuracy"  # what the accuracy is measured on (`accuracy_column`)
+    # epochs of the ordinary training whose best came in their last tenth, which then ran out:
+    # it may still have been improving, so the target is that of training of this length
+    baseline_cut_at: float | None = None
+
+    @property
+    def caveat(self) -> str | None:
+        """A sentence when ordinary training may still have been improving as its epochs ran
+        out."""
+        if self.baseline_cut_at is None:
+            return None
+        return (f"{self.dataset}: ordinary training reached its best {self.accuracy_words} in "
+                f"the last tenth of its {self.baseline_cut_at:g} epochs, and then they ran out: "
+                "it may still have been improving, so this is the saving against training of "
+                "that length (more finetune_epochs, or a stopping rule, would tell it against "
+                "converged training)")
 
     @property
     def accuracy_words(self) -> str:
@@ -247,8 +262,27 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
         ]).iloc[0].to_dict()
         out.append(Headline(dataset, best, target, base_flops, pre_flops,
-                            savings_ratio(base_flops, pre_flops), config, metric))
+                            savings_ratio(base_flops, pre_flops), config, metric,
+                            _cut_short(baseline, metric, best)))
     return out
+
+
+LATE = 0.9  # a best at or after this share of a trial's epochs came late: it may not be its last
+
+
+def _cut_short(baseline: pd.DataFrame, metric: str, best: float) -> float | None:
+    """The epochs of an ordinary-training trial that reached the best accuracy only in the last
+    tenth of its epochs and ended because they ran out, or None (its best came earlier, or a
+    stopping rule ended it)."""
+    for _, trial in baseline.groupby(["sweep", "trial_id"], sort=True):
+        trial = trial.sort_values("evaluation")
+        end = trial.iloc[-1]
+        if end.get("stop_reason") != "max_epochs" or end.get("status") != "finished":
+            continue
+        at = trial[trial[metric] == best]
+        if len(at) and at["epoch"].iloc[0] >= LATE * end["epoch"]:
+            return float(end["epoch"])
+    return None
 
 
 CONFIG_KEYS = ["dataset", "strategy", "subset_size", "overdetermination_ratio", "pretrain_epochs",

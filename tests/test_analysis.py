@@ -88,6 +88,33 @@ def test_headline_names_the_configuration_and_the_ratio():
         "(6e-08 vs 2e-07 GFLOPs)")
 
 
+@pytest.mark.parametrize("best_at, reason, said", [(20, "max_epochs", True),
+                                                    (17, "max_epochs", False),
+                                                    (20, "patience", False)])
+def test_headline_says_when_ordinary_training_may_still_have_been_improving(
+        tmp_path, best_at, reason, said):
+    from analysis.report import analyze
+
+    # ordinary training for 20 epochs, evaluated every epoch, its best (0.8) at `best_at`
+    base = [record("base", e, 10 * e, 0.8 if e == best_at else 0.5 + 0.01 * e, epoch=float(e))
+            for e in range(21)]
+    base[-1] |= {"status": "finished", "stop_reason": reason}
+    [h] = headlines(pd.DataFrame(base + PRE), tolerance=0.0)
+    assert (h.caveat is not None) == said
+    write_log(tmp_path / "results", {"base": base, "pre": PRE})
+    summary = analyze([str(tmp_path)], tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    if said:  # a best in the last tenth of its epochs, which then ran out
+        assert h.baseline_cut_at == 20 and "last tenth of its 20 epochs" in h.caveat
+        assert summary.splitlines()[-2] == h.caveat  # after the headline, in all three
+        assert f"{h.caveat}." in report and "last tenth of its 20 epochs" in html
+    else:
+        assert "last tenth" not in summary + report + html
+    [h] = headlines(pd.DataFrame(BASE + PRE), tolerance=0.0)  # no epochs, no stop reason
+    assert h.caveat is None
+
+
 def test_headline_when_pretraining_never_gets_there():
     weak = [r | {"test_accuracy": min(r["test_accuracy"], 0.6)} for r in PRE]
     [h] = headlines(pd.DataFrame(BASE + weak))
