@@ -306,7 +306,7 @@ def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame
     A configuration is everything in `savings.CONFIG_KEYS` and what `describe_config` says of
     the row (so a trial stopped early, or still running, is not pooled with finished ones); a
     row that is not its trial's last evaluation (`final` false) is the configuration stopped
-    there ('..., stopped early after 8.96 epochs of fine-tuning').
+    there ('..., fine-tuning stopped after 8.96 of 12 epochs').
     """
     columns = ["configuration", "lr", "batch_size", "width", "seeds", "on_frontier", "runs",
                "median_accuracy", "min_accuracy", "max_accuracy", "median_gflops",

@@ -7,6 +7,11 @@ configuration reads the same everywhere:
     random pretraining on K=757 (52.7%, Q=2) for 10 epochs      (a record: K is known)
     random pretraining on Q=2 for 10 epochs                     (settings: K not yet derived)
     class_mean pretraining on one average image per class for 28 epochs
+
+and a record of a trial stopped there (or an earlier evaluation, as a frontier point):
+
+    ordinary training stopped after 8.96 of 12 epochs
+    random pretraining on K=757 (52.7%, Q=2) for 10 epochs, fine-tuning stopped after 2.70 of 20
 """
 
 from __future__ import annotations
@@ -23,10 +28,7 @@ def _known(value: Any) -> bool:
 def describe_config(values: Mapping[str, Any]) -> str:
     """The configuration; for a record of a trial stopped early, what it actually trained."""
     if values.get("status") == "stopped" and _known(values.get("epoch")):
-        phase = "fine-tuning" if values.get("phase") == "finetune" else "pretraining"
-        planned = dict(values, status=None)
-        return (f"{describe_config(planned)}, stopped early after {values['epoch']:.2f} epochs "
-                f"of {phase}")
+        return _stopped(values)
     strategy = values.get("strategy", "none")
     if strategy == "none":
         epochs = values.get("finetune_epochs")
@@ -40,8 +42,29 @@ def describe_config(values: Mapping[str, Any]) -> str:
         size = f"K={int(k)} ({share}Q={q:.3g})"
     elif _known(fraction):
         size = f"{fraction:.1%} of the training set"
-    else:
+    elif _known(q):
         size = f"Q={q:.3g}"
+    else:
+        size = "a small set"
     epochs = values.get("pretrain_epochs")
     return f"{strategy} pretraining on {size}" + (
         f" for {int(epochs)} epochs" if _known(epochs) else "")
+
+
+def _stopped(values: Mapping[str, Any]) -> str:
+    """What a trial stopped at this record trained: how far into which phase, of how many
+    epochs planned ('ordinary training stopped after 8.96 of 12 epochs')."""
+    epoch, strategy = values["epoch"], values.get("strategy", "none")
+
+    def of(planned: Any) -> str:
+        return f"{epoch:.2f} of {int(planned)}" if _known(planned) else f"{epoch:.2f}"
+
+    if strategy == "none":
+        return f"ordinary training stopped after {of(values.get('finetune_epochs'))} epochs"
+    if values.get("phase") == "finetune":
+        pretrained = describe_config(dict(values, status=None))
+        return (f"{pretrained}, fine-tuning stopped after "
+                f"{of(values.get('finetune_epochs'))} epochs")
+    small_set = describe_config(dict(values, status=None, pretrain_epochs=None))
+    return (f"{small_set}, stopped after {of(values.get('pretrain_epochs'))} epochs, "
+            "before fine-tuning")

@@ -74,7 +74,7 @@ class Verdict:
         if self.best_other is None:
             return f"continued: {here}, nothing cheaper yet"
         other = (f"{self.best_other.accuracy:.2%} reached by {self.best_other.trial_id} with "
-                 f"{self.best_other.compute / 1e9:.3g}")
+                 f"{self.best_other.compute / 1e9:.3g} GFLOPs")
         if self.target is not None:
             return f"stopped: {here}; beaten to the target {self.target:.2%}: {other}"
         return f"{'stopped' if self.stop else 'continued'}: {here}; {other}"

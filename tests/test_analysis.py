@@ -333,7 +333,7 @@ def test_report_collapses_frontier_seeds_of_one_configuration(tmp_path):
     # every trained evaluation is a candidate: ordinary training stopped at 2.5 epochs (4
     # GFLOPs at 0.70) is on the frontier; its end (8 GFLOPs at 0.86) is dominated
     assert rows == [
-        "| ordinary training for 5 epochs, stopped early after 2.50 epochs of fine-tuning | "
+        "| ordinary training stopped after 2.50 of 5 epochs | "
         "0.001 | 64 | 6 | 1 | 1 / 1 | 0.7000 | 4.000 | b0 |",
         "| random pretraining on K=50 (50.0%, Q=2) for 3 epochs | 0.001 | 64 | 6 | 2 "
         "| 2 / 3 | 0.8600 (0.8500-0.8700) | 5.500 (5.000-6.000) | p0, p1 |"]
@@ -391,7 +391,7 @@ def test_report_and_summary_say_not_reached_never_inf(tmp_path):
 
 def test_a_frontier_row_never_has_more_trials_on_it_than_runs():
     # p0 finishes and its evaluation at 2.5 epochs is on the frontier; p1 (same settings, seed 1)
-    # was stopped early at 2.5 epochs: one row "..., stopped early after 2.50 epochs", 2 of 2 runs
+    # was stopped early at 2.5 epochs: one row "..., stopped after 2.50 of 5 epochs", 2 of 2 runs
     from analysis.load import final_rows
     from analysis.report import collapse_seeds, frontier_points
 
@@ -402,7 +402,7 @@ def test_a_frontier_row_never_has_more_trials_on_it_than_runs():
     p1[-1]["status"] = "stopped"
     df = pd.DataFrame(p0 + p1)
     table = collapse_seeds(frontier_points(df), final_rows(df)).set_index("configuration")
-    row = table.loc["random pretraining on K=50 (50.0%, Q=2) for 3 epochs, stopped early after "
-                    "2.50 epochs of fine-tuning"]
+    row = table.loc["random pretraining on K=50 (50.0%, Q=2) for 3 epochs, fine-tuning stopped "
+                    "after 2.50 of 5 epochs"]
     assert (row["on_frontier"], row["runs"], row["seeds"]) == (2, 2, 2)
     assert table["runs"].tolist() == [2, 2]  # p0's end (9 GFLOPs at 0.86): one of the 2 runs

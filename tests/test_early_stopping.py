@@ -246,7 +246,7 @@ def test_a_trial_beaten_to_the_target_stops_even_mid_pretraining():
     assert verdicts["loser"][0].best_other == Point("winner", 2000, 0.94)
     assert verdicts["loser"][0].explain() == (
         "stopped: 60.00% at 2.5e-06 GFLOPs; beaten to the target 93.50%: 94.00% reached by "
-        "winner with 2e-06")
+        "winner with 2e-06 GFLOPs")
     assert not any(v.stop or v.target for v in verdicts["winner"])  # first to the target
 
 

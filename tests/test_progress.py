@@ -35,7 +35,8 @@ def test_a_resumed_sweep_counts_the_trials_that_ended_before(capsys):
     progress.on_step_end(2, trials)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[digits] done   e (4/6): ordinary training")
-    assert lines[1] == "[digits] 0 running, 4/6 done, best accuracy so far 0.8500"
+    assert lines[0].endswith(": test 80.00% after 1.00 GFLOPs, finished")
+    assert lines[1] == "[digits] 0 running, 4/6 done, best test accuracy so far 85.00%"
 
 
 def test_a_fresh_sweep_starts_from_nothing(capsys):
@@ -43,7 +44,7 @@ def test_a_fresh_sweep_starts_from_nothing(capsys):
     progress.on_step_begin(0, [trial("a", "PENDING"), trial("b", "PENDING")])
     progress.on_step_end(0, [trial("a", "RUNNING"), trial("b", "PENDING")])
     assert capsys.readouterr().out.splitlines() == [
-        "[digits] 1 running, 0/2 done, best accuracy so far 0.0000"]
+        "[digits] 1 running, 0/2 done, best test accuracy so far 0.00%"]
 
 
 def test_the_live_saving_is_judged_as_the_headline_is():
@@ -59,3 +60,24 @@ def test_the_live_saving_is_judged_as_the_headline_is():
                 "test_accuracy": test, "val_accuracy": val, "strategy": strategy,
                 "train_flops": flops, "selection_flops": 0})
     assert progress.best_saving() == pytest.approx(20 * 0.8 / 0.805 / 10)
+
+
+def test_a_done_line_says_what_the_search_judges_and_the_compute_it_counts(capsys):
+    # k-means pretraining with a validation split: its compute is training plus selection
+    progress = ProgressCallback("digits", 2, status_every_s=0, bar=False)
+    t = trial("k", "RUNNING")
+    progress.on_trial_result(0, [t], t, {
+        "test_accuracy": 0.9306, "val_accuracy": 0.9167, "strategy": "kmeans",
+        "subset_size": 116, "subset_fraction": 0.081, "overdetermination_ratio": 0.307,
+        "train_flops": 6.91e9, "selection_flops": 0.04e9, "status": "finished",
+        "stop_reason": "max_epochs", "dataset": "digits"})
+    progress.on_trial_complete(0, [t], t)
+    progress.stopped["s"] = "stopped: 80.00% at 2 GFLOPs; 85.00% reached by k with 1.5 GFLOPs"
+    s = trial("s", "RUNNING")
+    progress.on_trial_result(0, [t, s], s, {**trial("s", "", 0.8).last_result,
+                                            "status": "running"})
+    progress.on_trial_complete(0, [t, s], s)
+    done = capsys.readouterr().out.splitlines()
+    assert done[0].endswith(": val 91.67%, test 93.06% after 6.95 GFLOPs, finished (max_epochs)")
+    assert done[1].endswith(": test 80.00% after 1.00 GFLOPs, stopped: 80.00% at 2 GFLOPs; "
+                            "85.00% reached by k with 1.5 GFLOPs")
