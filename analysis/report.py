@@ -123,7 +123,7 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
                              notes=[n for n in (in_progress(df), *(f"{h.caveat}." for h in found
                                                                    if h.caveat),
                                                 _results_line(df, paths)) if n])
-    return _summary(df, found, out, tolerance)
+    return _summary(df, found, out, tolerance, target_written=reach is not None)
 
 
 def in_progress(df: pd.DataFrame) -> str | None:
@@ -137,7 +137,8 @@ def in_progress(df: pd.DataFrame) -> str | None:
             "interrupted); their latest evaluations are shown as they stand, not as results.")
 
 
-def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
+def _summary(df: pd.DataFrame, found, out: Path, tolerance: float,
+             target_written: bool = False) -> str:
     """Per dataset: trials, the best accuracy of ordinary training and of pretraining over all
     evaluations (as the headline: on the validation split when logged, marked 'val'), and the
     headline's saving; then the headlines."""
@@ -158,7 +159,7 @@ def _summary(df: pd.DataFrame, found, out: Path, tolerance: float) -> str:
     lines += [h.sentence(tolerance) for h in found]
     lines += [h.caveat for h in found if h.caveat]
     lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv, "
-                 "criteria.csv and figures")
+                 f"criteria.csv, {'target.csv, ' if target_written else ''}and figures")
     return "\n".join(lines)
 
 
@@ -201,9 +202,14 @@ def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> s
 
 
 def _results_line(df: pd.DataFrame, paths: list[str]) -> str:
-    return (f"Results: {', '.join(paths)}; {len(df)} evaluations of {len(final_rows(df))} "
-            "trials. Compute = training FLOPs (forward + backward, FlopCounterMode) plus "
-            "small-set selection FLOPs.")
+    return (f"Results: {', '.join(paths)}; {_count(len(df), 'evaluation')} of "
+            f"{_count(len(final_rows(df)), 'trial')}. Compute = training FLOPs (forward + "
+            "backward, FlopCounterMode) plus small-set selection FLOPs.")
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 trial', '47 evaluations'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _pct(values: pd.Series, metric: str = "test_accuracy") -> str:
@@ -217,10 +223,10 @@ def _best_of(rows: pd.DataFrame) -> str:
     comparison is (a best of many favours the side with more trials)."""
     trials = final_rows(rows)
     pretraining, ordinary = int((~is_baseline(trials)).sum()), int(is_baseline(trials).sum())
-    return (f"The headline compares the best of {pretraining} pretraining trial(s) with the best "
-            f"of {ordinary} of ordinary training; the best of more trials is favoured, so see "
-            "also the savings per seed below (each seed's ordinary training against its own "
-            "pretraining).")
+    return (f"The headline compares the best of {_count(pretraining, 'pretraining trial')} "
+            f"with the best of {ordinary} of ordinary training; the best of more trials is "
+            "favoured, so see also the savings per seed below (each seed's ordinary training "
+            "against its own pretraining).")
 
 
 def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,

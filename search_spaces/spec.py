@@ -51,7 +51,8 @@ INT_SETTINGS = {"width", "batch_size", "pretrain_epochs", "finetune_epochs", "se
 CATEGORICAL = {"strategy", "size_by", "model", "augment"}  # searched as lists only
 # Trial settings a sweep sets for each trial (the study's dataset, the sampled small set), which a
 # sweep file cannot fix.
-NOT_FIXABLE = {"dataset", "strategy", "subset_fraction", "overdetermination_ratio"}
+SIZES = ("subset_fraction", "overdetermination_ratio")
+NOT_FIXABLE = {"dataset", "strategy", *SIZES}
 MAX_SAMPLES = 1_000_000
 TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "early_stopping",
              "fixed", "search", "baselines"}
@@ -131,9 +132,12 @@ class SweepSpec:
         FrontierOptions.from_dict(self.early_stopping)  # a bad setting is a ConfigError
         for key in self.fixed:
             if key in NOT_FIXABLE:
-                raise ConfigError(f"fixed: {key!r} is set by the sweep, not fixed")
+                one = (f"; one size for every trial is a one-item list: search: {{{key}: "
+                       f"[{self.fixed[key]}]}}" if key in SIZES else "")
+                raise ConfigError(f"fixed: {key!r} is set by the sweep, not fixed{one}")
             if key in self.search:
                 raise ConfigError(f"{key!r} is both fixed and searched")
+        _check_search(self.search)
         for dataset in self.datasets:
             for settings in self._corners(dataset):
                 TrialConfig.from_dict(settings)  # raises ConfigError naming the bad value
@@ -213,7 +217,6 @@ def _parse(data: Any) -> SweepSpec:
     if not isinstance(search_raw, dict):
         raise ConfigError("search must be a mapping of setting: list or {low, high}")
     search = {key: _domain(key, value) for key, value in search_raw.items()}
-    _check_search(search)
     baselines = data.get("baselines", [{}])
     if not isinstance(baselines, list) or not all(isinstance(b, dict) for b in baselines):
         raise ConfigError("baselines must be a list of mappings")
@@ -297,7 +300,10 @@ def _check_search(search: dict[str, Domain]) -> None:
     if any(s in SIZED_STRATEGIES for s in strategies):
         for needed, name in (("fraction", "subset_fraction"), ("ratio", "overdetermination_ratio")):
             if needed in by and name not in search:
-                raise ConfigError(f"search: sizing by {needed} needs a range for {name}")
+                only = next(b for b in SIZE_BY if b != needed)
+                raise ConfigError(f"search: sizing by {needed} (size_by: [{', '.join(by)}]) needs "
+                                  f"search.{name}, a range or a list; or size by {only} "
+                                  f"alone: size_by: [{only}]")
     for name in ("subset_fraction", "overdetermination_ratio"):
         domain = search.get(name)
         if domain is not None and not isinstance(domain, Range) and not all(

@@ -10,13 +10,16 @@ from typing import Any
 from common.errors import ConfigError
 from common.records import LOG
 
+MARGIN_MAX = 0.2  # a margin of 20 pp stops nothing worth stopping; 1 or 2 is meant as pp
+
 
 @dataclass(frozen=True)
 class FrontierOptions:
     """The rule's settings (the `early_stopping:` mapping of a sweep file)."""
 
-    margin: float = 0.01  # accuracy another trial must be ahead by ...
+    margin: float = 0.01  # accuracy another trial must be ahead by (a fraction: 0.01 = 1 pp) ...
     flops_factor: float = 1.5  # ... with at most 1/flops_factor of the trial's compute
+    dominated: bool = True  # stop trials so dominated (false: only the race stops trials)
     first_rung: float = 1.0  # the first rung, in full-set epochs of the trial's model
     eta: float = 3.0  # each rung is eta times the last
     pretrain_allowance: float | None = None  # mid-pretraining judged past this x the rung
@@ -49,12 +52,16 @@ class FrontierOptions:
                                   f"got {value!r}")
 
         number("margin", self.margin, 0, low_open=False)
+        if self.margin > MARGIN_MAX:
+            raise ConfigError(f"early_stopping: margin is accuracy as a fraction (0.01 is 1 pp), "
+                              f"at most {MARGIN_MAX:g}; got {self.margin:g}. To stop trials by "
+                              "the race to the target only: dominated: false")
         number("first_rung", self.first_rung, 0, low_open=True)
         number("eta", self.eta, 1, low_open=True)
         number("flops_factor", self.flops_factor, 1, low_open=False)
         if self.pretrain_allowance is not None:
             number("pretrain_allowance", self.pretrain_allowance, 1, low_open=False)
-        for name in ("stop_ordinary", "beaten_to_target"):
+        for name in ("stop_ordinary", "beaten_to_target", "dominated"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"early_stopping: {name} must be true or false, got "
                                   f"{getattr(self, name)!r}")

@@ -13,6 +13,7 @@ evaluation of every other trial so far. The rule:
 - **Judgement**: the trial stops when another trial has reached at least its best accuracy so
   far plus `margin` with at most 1/`flops_factor` of the compute it has spent (flops_factor 1:
   no more compute). Otherwise it continues, and its next rung is the first one past its compute.
+  With `dominated: false` no trial is judged so: only the race (below) stops trials.
   Defaults (margin 1 pp, flops_factor 1.5, first rung 1 epoch, eta 3) were chosen by replaying
   finished sweeps through the rule: stricter settings stop trials whose learning curves cross
   the others' late, and with them the sweep's headline (docs/results.md, section 6).
@@ -211,6 +212,8 @@ class FrontierRule:
             verdict = self._race(record, compute, accuracy)
             if verdict is not None:
                 return verdict
+        if not o.dominated:
+            return None
         trial = self._trials.get(trial_id)
         if trial is None:
             first = o.first_rung * float(record["flops_per_sample"]) * self.train_size

@@ -51,6 +51,9 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
         if not storage.exists(settings.layout.spec):
             raise UserError(f"{folder} already exists and is not a sweep folder; choose "
                             "another --name or --storage")
+        if _finished(settings.layout):
+            raise UserError(f"{folder} already exists and has finished: its analysis is "
+                            f"`sweep analyze {folder}`; choose another --name for a new sweep")
         raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
                         "or choose another --name")
     _check_local_resources(ray_options, settings)
@@ -72,6 +75,27 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
         return _run_datasets(spec, settings, raw, done=[])
 
 
+def written_before_dominated(spec: dict[str, Any]) -> dict[str, Any]:
+    """A saved spec as today's parser reads it: sweeps made before `dominated` existed turned
+    the dominance rule off with a margin of 1 or more (no trial is that far ahead)."""
+    options = spec.get("early_stopping") or {}
+    margin = options.get("margin")
+    if isinstance(margin, int | float) and margin >= 1 and "dominated" not in options:
+        rest = {k: v for k, v in options.items() if k != "margin"}
+        return {**spec, "early_stopping": {**rest, "dominated": False}}
+    return spec
+
+
+def _finished(layout: SweepLayout) -> bool:
+    """Whether a sweep folder's every dataset has finished (a damaged record: not known so)."""
+    try:
+        datasets = json.loads(storage.read_text(layout.spec))["spec"]["datasets"]
+        done = json.loads(storage.read_text(layout.state))["done"]
+        return set(datasets) <= set(done)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
     """Continue an interrupted sweep in `folder` and return it; a finished one resumes as a
     no-op that writes nothing and returns None."""
@@ -83,7 +107,7 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
         raise UserError(f"{folder}: not a sweep folder (no sweep.json there)")
     try:
         saved = json.loads(storage.read_text(layout.spec))
-        spec = parse_spec(saved["spec"], layout.spec)
+        spec = parse_spec(written_before_dominated(saved["spec"]), layout.spec)
         settings = SweepSettings(**saved["settings"])
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{layout.spec}: unreadable sweep record ({e})") from None
@@ -314,6 +338,8 @@ def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDa
     except Interrupted as e:
         e.folder = settings.folder
         raise
+    except KeyboardInterrupt:  # a SIGINT while Ray or Tune had a handler of their own in place
+        raise Interrupted(signal.SIGINT, settings.folder) from None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

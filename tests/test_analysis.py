@@ -386,7 +386,7 @@ def test_report_and_summary_say_not_reached_never_inf(tmp_path):
     section = lines.index("## digits")
     assert lines[section + 2].startswith("**digits: no pretraining configuration reaches")
     assert lines[section + 4].startswith("The headline compares the best of 2 pretraining "
-                                         "trial(s) with the best of 1 of ordinary training")
+                                         "trials with the best of 1 of ordinary training")
 
 
 def test_a_frontier_row_never_has_more_trials_on_it_than_runs():

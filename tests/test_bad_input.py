@@ -240,6 +240,10 @@ CASES = [
          lambda t: _sweep_state('{"done": []}')(t) and [
              "run", "--storage", str(t), "--name", "old"],
          "already exists: continue it with `sweep resume"),
+    Case("run-sweep-finished", "run",
+         lambda t: _sweep_state('{"done": ["digits"]}')(t) and [
+             "run", "--storage", str(t), "--name", "old"],
+         "already exists and has finished: its analysis is `sweep analyze"),
     Case("run-gpus-nan", "run", _run("--gpus-per-trial", "nan"), "--gpus-per-trial must be a finite number"),
     Case("run-cpus-infinite", "run", _run("--cpus-per-trial", "inf"), "--cpus-per-trial must be a finite number"),
     Case("run-concurrency-zero", "run", _run("--max-concurrent-trials", "0"), "--max-concurrent-trials must be >= 1"),
@@ -303,7 +307,13 @@ CASES = [
          "description must be text"),
     Case("config-sizing-without-range", "config",
          _yaml("search: {strategy: [random], size_by: [ratio]}\n"),
-         "needs a range for overdetermination_ratio"),
+         "needs search.overdetermination_ratio, a range or a list; or size by fraction alone"),
+    Case("config-size-fixed", "config",
+         _yaml("fixed: {subset_fraction: 0.1}\nsearch: {strategy: [none, random]}\n"),
+         "one size for every trial is a one-item list: search: {subset_fraction: [0.1]}"),
+    Case("config-typo-named-before-the-space", "config",  # not the missing size first
+         _yaml("sampler: tpee\nsearch: {strategy: [none, random]}\n"),
+         "unknown sampler 'tpee'"),
     Case("config-sizes-not-numbers", "config",
          _yaml("search: {strategy: [random], size_by: [fraction],\n"
                "         subset_fraction: [half, quarter]}\n"),

@@ -229,7 +229,7 @@ def test_rows_read_back_after_a_resume_join_the_frontier_once():
 
 # Ordinary training that has ended (its last row final): the target is 0.94 - 0.005 = 0.935.
 ENDED = ORDINARY[:-1] + [{**ORDINARY[-1], "status": "finished"}]
-RACE_ONLY = {"margin": 1.0}  # no trial is ever 100 points ahead: only the race stops trials
+RACE_ONLY = {"dominated": False}  # only the race stops trials
 
 
 def test_a_trial_beaten_to_the_target_stops_even_mid_pretraining():
@@ -316,6 +316,8 @@ def test_anytime_frontier_answers_the_best_point_at_no_more_compute():
 
 @pytest.mark.parametrize("settings, message", [
     ({"margin": -0.1}, "margin must be a finite number >= 0"),
+    ({"margin": 1}, r"margin is accuracy as a fraction \(0.01 is 1 pp\), at most 0.2; got 1"),
+    ({"dominated": "no"}, "dominated must be true or false"),
     ({"eta": 1}, "eta must be a finite number > 1"),
     ({"first_rung": 0}, "first_rung must be a finite number > 0"),
     ({"pretrain_allowance": 0.5}, "pretrain_allowance must be a finite number >= 1"),
@@ -479,3 +481,13 @@ def test_what_tune_unpickles_follows_a_moved_sweep_folder(monkeypatch):
     assert scheduler.results == "/new/t/results" and log.location == "/new/t/results"
     assert searcher_layout.folder == "/new/t" and searcher_layout.results == "/new/t/results"
     assert pickle.loads(other).folder == "/old/sibling"  # only that folder moved
+
+
+def test_a_sweep_that_turned_the_rule_off_with_margin_1_resumes_with_it_off():
+    from sweep.launcher import written_before_dominated
+
+    saved = {"scheduler": "frontier", "early_stopping": {"margin": 1, "flops_factor": 2}}
+    spec = parse_spec(written_before_dominated(saved), "sweep.json")
+    assert spec.frontier_options == FrontierOptions(flops_factor=2, dominated=False)
+    assert written_before_dominated({"early_stopping": {"margin": 0.02}}) == {
+        "early_stopping": {"margin": 0.02}}

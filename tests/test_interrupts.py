@@ -137,3 +137,20 @@ def test_early_stopped_trials_are_named_in_the_log(tmp_path):
             if "tune_trial_id" in t.user_attrs}  # not the sampler's repeats (never run)
     assert told == {trial_id: optuna.trial.TrialState.PRUNED if status == "stopped" else
                     optuna.trial.TrialState.COMPLETE for trial_id, status in last["status"].items()}
+
+
+def test_a_ctrl_c_under_another_handler_still_names_the_folder_to_resume(tmp_path, monkeypatch):
+    # Ray and Tune may hold SIGINT for a moment (their own handlers, or Python's default one):
+    # Ctrl-C then arrives as KeyboardInterrupt, and the sweep folder already exists
+    from search_spaces import load_preset
+    from sweep import launcher
+    from sweep.settings import SweepSettings
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launcher, "_run_studies", interrupted)
+    settings = SweepSettings(name="s", storage=str(tmp_path))
+    with pytest.raises(launcher.Interrupted) as caught:
+        launcher._run_datasets(load_preset("quick"), settings, {}, done=[])
+    assert (caught.value.signum, caught.value.folder) == (signal.SIGINT, settings.folder)
