@@ -44,6 +44,17 @@ def relocated(path: str) -> str:
     return path
 
 
+def sweep_folder(path: str) -> str:
+    """The sweep folder a user named: `path` itself, or the folder above it where `path` is a
+    sweep's results/ (what `sweep run` prints as where the results are)."""
+    path = path.rstrip("/") or path
+    parent, _, last = path.rpartition("/")
+    if (last == "results" and parent and not storage.exists(SweepLayout(path).spec)
+            and storage.exists(SweepLayout(parent).spec)):
+        return parent
+    return path
+
+
 @dataclass(frozen=True)
 class SweepLayout:
     """The paths of one sweep folder (a local path or a URI)."""

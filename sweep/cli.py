@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import Interrupted, TrialsFailed, UserError, format_warning_lines
+from search_spaces.presets import preset_names
 from search_spaces.spec import SAMPLERS, SCHEDULERS
 from sweep.dashboard import DEFAULT_PORT
 from sweep.settings import RayOptions, SweepSettings
@@ -56,13 +57,19 @@ def _add_ray_options(parser: argparse.ArgumentParser) -> None:
                         help="end without analysing the sweep (`sweep analyze` does it later)")
 
 
+DESCRIPTION = ("Sweep, with Ray Tune and Optuna, how much training compute pretraining on a "
+               "small subset of the data saves, and show the answer as Pareto frontiers of "
+               "accuracy against FLOPs. Start with `sweep run --preset quick`.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sweep", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="sweep", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="run a sweep (a preset or your own YAML file)")
     source = run.add_mutually_exclusive_group()
-    source.add_argument("--preset", help="a named preset (see `sweep presets`); default quick")
+    source.add_argument("--preset", help=f"a named preset: {', '.join(preset_names())} "
+                                         "(`sweep presets` says what each is); default quick")
     source.add_argument("--config", help="your own sweep file (YAML)")
     run.add_argument("--dataset", action="append",
                      help="dataset(s) to sweep instead of the preset's (repeat, or comma-separate)")
@@ -89,20 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
                           "successive halving on accuracy (validation when held out) at equal "
                           "samples")
     run.add_argument("--max-failures", type=int, default=DEFAULTS["max_failures"],
-                     help="retries of a failed trial, each from its last checkpoint")
+                     help="retries of a failed trial, each from its last saved state "
+                          f"(default {DEFAULTS['max_failures']})")
     run.add_argument("--max-concurrent-trials", type=int,
                      default=DEFAULTS["max_concurrent_trials"],
                      help="most trials at once (default: as many as the CPUs and GPUs fit)")
     _add_ray_options(run)
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")
-    resume.add_argument("path", help="the sweep's folder: <storage>/<name>")
+    resume.add_argument("path", help="the sweep's folder, <storage>/<name> (or its results/)")
     _add_ray_options(resume)
 
-    commands.add_parser("presets", help="list the presets")
+    commands.add_parser("presets", help="list the presets", description="The named sweeps "
+                        "`sweep run --preset NAME` runs, one line each.")
 
-    check = commands.add_parser("check-cluster", help="check a `ray up` cluster config")
-    check.add_argument("file")
+    check = commands.add_parser("check-cluster", help="check a `ray up` cluster config",
+                                description="Check a cluster config as `ray up` reads it, and "
+                                            "what this project needs of it, before any cloud "
+                                            "call.")
+    check.add_argument("file", help="the cluster's YAML, as given to `ray up`")
 
     analyze = commands.add_parser("analyze", help="frontiers, savings, figures and a report")
     analyze.add_argument("paths", nargs="+", help="sweep folders, results/ folders or files")
@@ -119,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser(
         "dashboard", help="serve a sweep's Optuna studies with optuna-dashboard on 127.0.0.1 "
                           "(needs the extra: pip install -e \".[dashboard]\")")
-    dashboard.add_argument("path", help="the sweep's folder: <storage>/<name>")
+    dashboard.add_argument("path", help="the sweep's folder, <storage>/<name> (or its results/)")
     dashboard.add_argument("--port", type=int, default=DEFAULT_PORT,
                            help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
 
@@ -252,7 +264,11 @@ def _presets() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `sweep`: what it can do
+        parser.print_help(sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     format_warning_lines()
     try:
         if args.command == "run":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common import storage
 from common.errors import UserError
-from common.layout import SweepLayout
+from common.layout import SweepLayout, sweep_folder
 
 HOST = "127.0.0.1"  # never another interface: the studies hold the sweep's whole search
 DEFAULT_PORT = 8080
@@ -36,6 +36,7 @@ def serve_dashboard(folder: str, port: int = DEFAULT_PORT,
         raise UserError(f"--port must be in 1..65535, got {port}")
     folder = storage.normalise(folder)
     storage.check_reachable(folder)
+    folder = sweep_folder(folder)
     layout = SweepLayout(folder)
     if not storage.exists(folder):
         raise UserError(f"{folder}: no such sweep folder")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from common import storage
 from common.errors import Interrupted, TrialsFailed, UserError, warn
-from common.layout import SweepLayout, follow_move
+from common.layout import SweepLayout, follow_move, sweep_folder
 from common.provenance import VERSION, revision
 from search_spaces import SEARCH_ONLY, SweepSpec, baseline_points, define_space, parse_spec
 from sweep.lock import SweepLock
@@ -101,8 +101,9 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
     no-op that writes nothing and returns None."""
     folder = storage.normalise(folder)
     ray_options.validate()
-    layout = SweepLayout(folder)
     storage.check_reachable(folder)
+    folder = sweep_folder(folder)
+    layout = SweepLayout(folder)
     if not storage.exists(layout.spec):
         raise UserError(f"{folder}: not a sweep folder (no sweep.json there)")
     try:

@@ -111,6 +111,16 @@ def test_headline_says_when_ordinary_training_may_still_have_been_improving(
         assert f"{h.caveat}." in report and "last tenth of its 20 epochs" in html
     else:
         assert "last tenth" not in summary + report + html
+    # no validation split: the report says the best points are chosen on the test set
+    assert "No validation split was held out" in report and "No validation split" in html
+
+
+def test_the_report_says_nothing_of_a_test_set_choice_where_a_split_was_held_out():
+    from analysis.report import chosen_on_test
+
+    with_split = pd.DataFrame([r | {"val_accuracy": r["test_accuracy"]} for r in BASE + PRE])
+    assert chosen_on_test(with_split) is None
+    assert chosen_on_test(pd.DataFrame(BASE + PRE)).startswith("No validation split")
     [h] = headlines(pd.DataFrame(BASE + PRE), tolerance=0.0)  # no epochs, no stop reason
     assert h.caveat is None
 

@@ -47,6 +47,7 @@ def make_study(db: Path, name: str = "s-digits") -> None:
 def sweep_folder(tmp_path) -> Path:
     folder = tmp_path / "sweeps" / "s"
     (folder / "results").mkdir(parents=True)
+    (folder / "sweep.json").write_text("{}")  # what makes it a sweep folder
     make_study(folder / "optuna.db")
     return folder
 
@@ -105,7 +106,8 @@ def check_served(dashboard: Dashboard) -> None:
 
 def test_dashboard_serves_the_sweeps_study_on_loopback_and_stops(sweep_folder, tmp_path):
     port = free_port()
-    dashboard = Dashboard(str(sweep_folder), port, tmp_path)
+    # named by its results/ folder, as `sweep run` prints where the results are
+    dashboard = Dashboard(str(sweep_folder / "results"), port, tmp_path)
     try:
         check_served(dashboard)
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard", timeout=5)

@@ -155,6 +155,10 @@ def test_finished_sweep_resumes_as_a_no_op(quick):
     result = run_sweep("resume", str(quick))
     assert result.returncode == 0, result.stderr
     assert "complete; nothing to resume" in result.stdout
+    # named by its results/ folder, as `sweep run` prints where the results are
+    result = run_sweep("resume", str(quick / "results"))
+    assert result.returncode == 0, result.stderr
+    assert f"nothing to resume. Results in {quick / 'results'}" in result.stdout
     assert {name: f.mtime for name, f in quick.files().items()} == before
 
 
