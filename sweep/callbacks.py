@@ -146,6 +146,11 @@ class ProgressCallback(Callback):
               f"best test accuracy so far {self.best_accuracy():.2%}", flush=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        ended = self.finished + self.failed
+        if ended < self.total and all(t.status in ("TERMINATED", "ERROR") for t in trials):
+            self.total = ended  # the search ended early: every configuration of its space ran
+            if self._bar is not None:
+                self._bar.total = ended
         if self._bar is not None:
             self._refresh(trials)
             self._bar.close()

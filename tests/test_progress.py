@@ -81,3 +81,19 @@ def test_a_done_line_says_what_the_search_judges_and_the_compute_it_counts(capsy
     assert done[0].endswith(": val 91.67%, test 93.06% after 6.95 GFLOPs, finished (max_epochs)")
     assert done[1].endswith(": test 80.00% after 1.00 GFLOPs, stopped: 80.00% at 2 GFLOPs; "
                             "85.00% reached by k with 1.5 GFLOPs")
+
+
+def test_a_search_that_ran_out_of_configurations_ends_at_what_ran():
+    # 3 of the 5 trials asked for: the search had nothing more to run (its space was listable)
+    progress = ProgressCallback("digits", 5, status_every_s=0, bar=True)
+    progress.setup()
+    trials = [trial(t, "TERMINATED", 0.8) for t in "abc"]
+    for t in trials:
+        progress.on_trial_result(0, trials, t, t.last_result)
+        progress.on_trial_complete(0, trials, t)
+    bar = progress._bar
+    progress.on_experiment_end(trials)
+    assert (progress.total, bar.total, bar.n) == (3, 3, 3)
+    interrupted = ProgressCallback("digits", 5, status_every_s=0, bar=False)
+    interrupted.on_experiment_end([trial("a", "TERMINATED", 0.8), trial("b", "RUNNING")])
+    assert interrupted.total == 5

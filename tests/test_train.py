@@ -90,6 +90,41 @@ def test_resume_from_any_evaluation_repeats_and_skips_nothing(stop_at):
     assert without_timing(before + after) == without_timing(full)
 
 
+@pytest.mark.parametrize("saved_flops", [True, False])  # False: a state saved before it had them
+def test_a_resumed_k_means_trial_takes_its_small_set_from_its_state(monkeypatch, saved_flops):
+    import trainables.subsets as subsets
+
+    settings = dict(strategy="kmeans", subset_fraction=0.1, pretrain_epochs=3, finetune_epochs=1,
+                    seed=3, eval_every=150)
+    full = run_trial(config(**settings))
+    first = TrialRunner(config(**settings))
+    records = []
+
+    def stop_after(record):
+        records.append(record)
+        if record["evaluation"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        first.run(stop_after)
+    state = first.state_dict()
+    assert state["small"]["selection_flops"] == full[0]["selection_flops"] > 0
+    if not saved_flops:
+        del state["small"]["selection_flops"]
+    built = []
+    real = subsets.kmeans_per_class
+    monkeypatch.setattr(subsets, "kmeans_per_class",
+                        lambda *args, **kwargs: built.append(1) or real(*args, **kwargs))
+    second = TrialRunner(config(**settings))
+    saved = io.BytesIO()
+    torch.save(state, saved)
+    saved.seek(0)
+    second.load_state_dict(torch.load(saved, weights_only=True))
+    after = second.run()
+    assert without_timing(records + after) == without_timing(full)
+    assert len(built) == (0 if saved_flops else 1)  # k-means ran again only for its FLOPs
+
+
 def test_target_accuracy_stops_fine_tuning():
     records = run_trial(config(finetune_epochs=20, target_accuracy=0.8))
     last = records[-1]

@@ -91,13 +91,12 @@ class TrialRunner:
         self.size = resolve_size(config, len(self.data.train_y), classes, self.params)
         self.pretrain_epochs = config.effective_pretrain_epochs
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.small: SmallSet | None = None
-        if self.size is not None and self.pretrain_epochs > 0:
-            self.small = build_small_set(config.strategy, self.size.subset_size,
-                                         self.data.train_x, self.data.train_y, classes,
-                                         self.generator)
+        # The small set is built when the trial starts to run (`small`), not here: a trial
+        # resumed from a saved state takes it from the state (k-means is not run again).
+        self._small: SmallSet | None = None
+        self._small_pending = self.size is not None and self.pretrain_epochs > 0
         self.small_sample = torch.from_numpy(train_sample(
-            len(self.small.y) if self.small is not None else 0, config.train_eval_size,
+            self.size.subset_size if self._small_pending else 0, config.train_eval_size,
             config.data_seed, self.default_sample)).to(self.device)  # the small set's loss
         flops = measure(self.model, shape, self.device)
         self.ledger = FlopsLedger(flops.per_train_sample, flops.per_eval_sample)
@@ -110,6 +109,21 @@ class TrialRunner:
         self._loss_sum = torch.zeros((), device=self.device)
         self._loss_batches = 0
 
+    @property
+    def small(self) -> SmallSet | None:
+        """The set pretrained on (None: no pretraining), built at first use from the trial's
+        generator as it stands after construction, which is where the draws of a fresh run take
+        it (nothing else draws from it before the loop does)."""
+        if self._small_pending:
+            self._small_pending = False
+            self._small = self._build_small(self.generator)
+        return self._small
+
+    def _build_small(self, generator: torch.Generator) -> SmallSet:
+        assert self.size is not None
+        return build_small_set(self.config.strategy, self.size.subset_size, self.data.train_x,
+                               self.data.train_y, self.data.num_classes, generator)
+
     def _new_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
 
@@ -121,6 +135,7 @@ class TrialRunner:
         if self.small is not None:
             small = ({"indices": self.small.indices.cpu()} if self.small.indices is not None
                      else {"x": self.small.x.cpu(), "y": self.small.y.cpu()})
+            small["selection_flops"] = self.small.selection_flops
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -141,14 +156,19 @@ class TrialRunner:
         self.ledger.eval_flops = state["ledger"]["eval_flops"]
         self.perm = None if state["perm"] is None else state["perm"].to(self.device)
         small = state["small"]
-        if small is not None and self.small is not None:
+        if small is not None and (self._small_pending or self._small is not None):
+            flops = small.get("selection_flops")
+            if flops is None:  # a state saved before it held them: build the set once more,
+                fresh = torch.Generator().manual_seed(self.config.seed)  # as construction did
+                flops = self._build_small(fresh).selection_flops
             if "indices" in small:
                 idx = small["indices"].to(self.device)
-                self.small = SmallSet(self.data.train_x[idx], self.data.train_y[idx], idx,
-                                      self.small.selection_flops)
+                self._small = SmallSet(self.data.train_x[idx], self.data.train_y[idx], idx,
+                                       int(flops))
             else:
-                self.small = SmallSet(small["x"].to(self.device), small["y"].to(self.device),
-                                      None, self.small.selection_flops)
+                self._small = SmallSet(small["x"].to(self.device), small["y"].to(self.device),
+                                       None, int(flops))
+            self._small_pending = False
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -161,6 +181,7 @@ class TrialRunner:
             if on_record is not None:
                 on_record(record)
 
+        _ = self.small  # built before the clocks start, unless a saved state brought it
         p = self.progress
         started = time.perf_counter() - p.wall_time_s
         self._clock = started
