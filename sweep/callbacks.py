@@ -203,6 +203,8 @@ def _reached(record: dict[str, Any]) -> str:
 
 
 def _ended(record: dict[str, Any]) -> str:
-    """'finished (max_epochs)', 'diverged', ...: how the trial ended."""
+    """'finished', 'finished (target_accuracy)', 'diverged', ...: how the trial ended (its
+    stopping rule, where one ended it before its epochs ran out)."""
     status, reason = record.get("status", ""), record.get("stop_reason")
-    return f"{status} ({reason})" if reason and reason != status else status
+    named = reason and reason not in (status, "max_epochs")
+    return f"{status} ({reason})" if named else status

@@ -70,7 +70,7 @@ def test_a_done_line_says_what_the_search_judges_and_the_compute_it_counts(capsy
         "test_accuracy": 0.9306, "val_accuracy": 0.9167, "strategy": "kmeans",
         "subset_size": 116, "subset_fraction": 0.081, "overdetermination_ratio": 0.307,
         "train_flops": 6.91e9, "selection_flops": 0.04e9, "status": "finished",
-        "stop_reason": "max_epochs", "dataset": "digits"})
+        "stop_reason": "patience", "dataset": "digits"})
     progress.on_trial_complete(0, [t], t)
     progress.stopped["s"] = "stopped: 80.00% at 2 GFLOPs; 85.00% reached by k with 1.5 GFLOPs"
     s = trial("s", "RUNNING")
@@ -78,7 +78,7 @@ def test_a_done_line_says_what_the_search_judges_and_the_compute_it_counts(capsy
                                             "status": "running"})
     progress.on_trial_complete(0, [t, s], s)
     done = capsys.readouterr().out.splitlines()
-    assert done[0].endswith(": val 91.67%, test 93.06% after 6.95 GFLOPs, finished (max_epochs)")
+    assert done[0].endswith(": val 91.67%, test 93.06% after 6.95 GFLOPs, finished (patience)")
     assert done[1].endswith(": test 80.00% after 1.00 GFLOPs, stopped: 80.00% at 2 GFLOPs; "
                             "85.00% reached by k with 1.5 GFLOPs")
 
