@@ -280,7 +280,7 @@ def _cut_short(baseline: pd.DataFrame, metric: str, best: float) -> float | None
         if end.get("stop_reason") != "max_epochs" or end.get("status") != "finished":
             continue
         at = trial[trial[metric] == best]
-        if len(at) and at["epoch"].iloc[0] >= LATE * end["epoch"]:
+        if len(at) and end["epoch"] > 0 and at["epoch"].iloc[0] >= LATE * end["epoch"]:
             return float(end["epoch"])
     return None
 

@@ -34,7 +34,7 @@ import yaml
 from common.errors import ConfigError
 from search_spaces.stopping import FrontierOptions
 from trainables.config import DATASETS, SIZED_STRATEGIES, STRATEGIES, TrialConfig, check_choice
-from trainables.sizing import check_ratio_fits
+from trainables.sizing import check_ratio_fits, largest_ratio
 
 # Swept values, by role (the tuning playbook's words): scientific ones are what a study is about,
 # nuisance ones are tuned so that the comparison is fair.
@@ -159,8 +159,8 @@ class SweepSpec:
                               for v in _edges(self.search["subset_fraction"])]
                 if "ratio" in by:
                     low = min(_edges(self.search["overdetermination_ratio"]))
-                    # a range lying wholly beyond the training set would only ever give it all
-                    check_ratio_fits(TrialConfig.from_dict({**base, "strategy": "none"}), low)
+                    # Q beyond the training set for every model searched: nothing could run
+                    check_ratio_fits(TrialConfig.from_dict(self._roomiest(base)), low)
                     sizes += [{"overdetermination_ratio": v}
                               for v in _edges(self.search["overdetermination_ratio"])]
             settings = {**base, "strategy": strategy}
@@ -171,6 +171,20 @@ class SweepSpec:
                     yield {**settings, **sizes[0], "pretrain_epochs": value}
         for baseline in self.baselines:
             yield {**base, "strategy": "none", **baseline}
+
+
+    def _roomiest(self, base: dict[str, Any]) -> dict[str, Any]:
+        """Ordinary-training settings of the model, among those searched, that allows the
+        largest Q: each searched model at its narrowest searched width (fewest parameters)."""
+        models = list(self.search["model"]) if "model" in self.search else [base.get("model")]
+        widths = [base.get("width")]
+        if "width" in self.search:
+            domain = self.search["width"]
+            widths = [int(domain.low) if isinstance(domain, Range) else min(domain)]
+        candidates = [{k: v for k, v in {**base, "strategy": "none", "model": model,
+                                         "width": width}.items() if v is not None}
+                      for model in models for width in widths]
+        return max(candidates, key=largest_ratio)
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:

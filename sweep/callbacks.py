@@ -58,8 +58,11 @@ class ProgressCallback(Callback):
     it. Elsewhere (CI, `ray job logs`): plain lines, a status line every `status_every_s`."""
 
     def __init__(self, dataset: str, total: int, status_every_s: float = 30.0,
-                 bar: bool | None = None, stopped: dict[str, str] | None = None) -> None:
+                 bar: bool | None = None, stopped: dict[str, str] | None = None,
+                 study: str | None = None) -> None:
+        """`study`: the Optuna study's name, to learn whether its search ran out early."""
         self.dataset, self.total, self.status_every_s = dataset, total, status_every_s
+        self.study = study
         self.stopped = {} if stopped is None else stopped  # filled by the frontier scheduler
         self.want_bar = sys.stdout.isatty() if bar is None else bar
         self.last: dict[str, dict[str, Any]] = {}
@@ -146,9 +149,11 @@ class ProgressCallback(Callback):
               f"best test accuracy so far {self.best_accuracy():.2%}", flush=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        from sweep.study import RAN_OUT
+
         ended = self.finished + self.failed
-        if ended < self.total and all(t.status in ("TERMINATED", "ERROR") for t in trials):
-            self.total = ended  # the search ended early: every configuration of its space ran
+        if getattr(self, "study", None) in RAN_OUT and ended < self.total:  # (older pickles)
+            self.total = ended  # the search had nothing left to run
             if self._bar is not None:
                 self._bar.total = ended
         if self._bar is not None:

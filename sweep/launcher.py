@@ -77,10 +77,15 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
 
 def written_before_dominated(spec: dict[str, Any]) -> dict[str, Any]:
     """A saved spec as today's parser reads it: sweeps made before `dominated` existed turned
-    the dominance rule off with a margin of 1 or more (no trial is that far ahead)."""
+    the dominance rule off with a margin of 1 or more (no trial is that far ahead). A saved
+    margin above MARGIN_MAX (20 pp), now refused, is read so too: such a rule stopped a trial
+    only when another was that far ahead for less compute."""
+    from search_spaces.stopping import MARGIN_MAX
+
     options = spec.get("early_stopping") or {}
     margin = options.get("margin")
-    if isinstance(margin, int | float) and margin >= 1 and "dominated" not in options:
+    if (isinstance(margin, int | float) and margin > MARGIN_MAX
+            and "dominated" not in options):
         rest = {k: v for k, v in options.items() if k != "margin"}
         return {**spec, "early_stopping": {**rest, "dominated": False}}
     return spec
@@ -532,7 +537,8 @@ def _new_tuner(spec: SweepSpec, settings: SweepSettings, dataset: str, trainable
             # Tune's automatic loggers are off (sweep.quiet); its JSON results stay, for the
             # log's repair after a crash.
             callbacks=[JsonLoggerCallback(), ResultLogCallback(settings.layout),
-                       ProgressCallback(dataset, spec.num_samples, stopped=stopped)],
+                       ProgressCallback(dataset, spec.num_samples, stopped=stopped,
+                                        study=study_name(settings.name, dataset))],
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,
         ),

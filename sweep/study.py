@@ -55,6 +55,9 @@ ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 # searcher finds its study here, wherever the previous driver kept it, and snapshots it to the
 # sweep folder as it is now (the one it pickled may be an earlier place of a moved folder).
 _OPENED: dict[str, str] = {}
+# Studies whose search ended before num_samples in this driver (nothing left to run): their
+# progress bars end at what ran
+RAN_OUT: set[str] = set()
 _FOLDERS: dict[str, SweepLayout] = {}
 
 
@@ -222,9 +225,10 @@ class SweepSearch(OptunaSearch):
         (Optuna's enqueued trials: run as the sweep file lists them). A sampler's repeat is
         told as FAIL (neutral to the sampler, marked `repeat_of`) and the sampler asked again,
         and so is a Q its model cannot have on this data (marked `beyond_data`: the "subset"
-        would be the whole training set); after REDRAWS such draws in a row, a configuration
-        not yet run is drawn from the whole space where it can be listed, and where all of it
-        has run the study is over (FINISHED)."""
+        would be the whole training set); after REDRAWS such draws in a row, a runnable
+        configuration not yet run is drawn by lot: from those left where the space can be
+        listed, else from the whole space (`_by_lot`). Where none is left the study is over
+        (FINISHED, and the study named in RAN_OUT)."""
         if self._ot_study is None:  # restored without a saved searcher state
             self._reopen()
         for _ in range(REDRAWS):
@@ -243,18 +247,20 @@ class SweepSearch(OptunaSearch):
                 self._say_beyond_data(beyond)
             self._ot_study.tell(trial, state=optuna.trial.TrialState.FAIL)
             del self._ot_trials[trial_id]
-        unexplored = self._unexplored()
-        if unexplored == []:
-            name = self._study_name
-            print(f"{name}: every configuration of its space has run; no more trials",
-                  flush=True)
-            return Searcher.FINISHED
         # the sampler keeps to what has run or cannot run: a new configuration by lot
+        unexplored = self._unexplored()
         lot = random.Random(len(self._ot_study.get_trials(deepcopy=False)))
-        drawn = lot.choice(unexplored) if unexplored else self._by_lot(lot)
-        if drawn is not None:
-            self._ot_study.enqueue_trial(drawn)
-        config = super().suggest(trial_id)  # the one drawn (else the sampler's last repeat)
+        drawn = lot.choice(unexplored) if unexplored else (
+            self._by_lot(lot) if unexplored is None else None)
+        if drawn is None:
+            why = ("every configuration of its space has run" if unexplored == [] and self._grid
+                   else "no configuration of its space that has not run can run (each draw "
+                   "was a repeat, or a Q beyond the data)")
+            print(f"{self._study_name}: {why}; no more trials", flush=True)
+            RAN_OUT.add(self._study_name)
+            return Searcher.FINISHED
+        self._ot_study.enqueue_trial(drawn)
+        config = super().suggest(trial_id)  # the one drawn
         self._ot_trials[trial_id].set_user_attr(TUNE_ID, trial_id)
         return config
 

@@ -322,6 +322,11 @@ CASES = [
          _yaml("search: {strategy: [random], size_by: [fraction],\n"
                "         subset_fraction: [0.5, 1.5]}\n"),
          "subset_fraction must be in"),
+    Case("config-q-beyond-every-model-searched", "config",
+         _yaml("search: {strategy: [random], size_by: [ratio], width: [64, 128],\n"
+               "         overdetermination_ratio: {low: 0.5, high: 4}}\n"),
+         "overdetermination_ratio 0.5 asks for more than the 1,437 training examples of digits "
+         "(cnn width 64"),
     Case("config-fixes-the-dataset", "config", _yaml("fixed: {dataset: mnist}\n"),
          "'dataset' is set by the sweep"),
     Case("config-fixed-and-searched", "config",

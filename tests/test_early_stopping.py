@@ -491,3 +491,6 @@ def test_a_sweep_that_turned_the_rule_off_with_margin_1_resumes_with_it_off():
     assert spec.frontier_options == FrontierOptions(flops_factor=2, dominated=False)
     assert written_before_dominated({"early_stopping": {"margin": 0.02}}) == {
         "early_stopping": {"margin": 0.02}}
+    half = parse_spec(written_before_dominated({"scheduler": "frontier",
+                                                "early_stopping": {"margin": 0.5}}), "s")
+    assert half.frontier_options == FrontierOptions(dominated=False)  # refused if written now

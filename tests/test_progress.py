@@ -83,9 +83,12 @@ def test_a_done_line_says_what_the_search_judges_and_the_compute_it_counts(capsy
                             "85.00% reached by k with 1.5 GFLOPs")
 
 
-def test_a_search_that_ran_out_of_configurations_ends_at_what_ran():
+def test_a_search_that_ran_out_of_configurations_ends_at_what_ran(monkeypatch):
+    from sweep import study
+
     # 3 of the 5 trials asked for: the search had nothing more to run (its space was listable)
-    progress = ProgressCallback("digits", 5, status_every_s=0, bar=True)
+    monkeypatch.setattr(study, "RAN_OUT", {"s-digits"})
+    progress = ProgressCallback("digits", 5, status_every_s=0, bar=True, study="s-digits")
     progress.setup()
     trials = [trial(t, "TERMINATED", 0.8) for t in "abc"]
     for t in trials:
@@ -94,6 +97,7 @@ def test_a_search_that_ran_out_of_configurations_ends_at_what_ran():
     bar = progress._bar
     progress.on_experiment_end(trials)
     assert (progress.total, bar.total, bar.n) == (3, 3, 3)
-    interrupted = ProgressCallback("digits", 5, status_every_s=0, bar=False)
-    interrupted.on_experiment_end([trial("a", "TERMINATED", 0.8), trial("b", "RUNNING")])
-    assert interrupted.total == 5
+    # a sweep that stopped otherwise (an error: Tune ends its running trials as TERMINATED)
+    stopped = ProgressCallback("digits", 5, status_every_s=0, bar=False, study="t-digits")
+    stopped.on_experiment_end([trial("a", "TERMINATED", 0.8), trial("b", "TERMINATED")])
+    assert stopped.total == 5

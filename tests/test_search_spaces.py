@@ -127,3 +127,12 @@ def test_baselines_within_the_space_are_accepted():
                                   "seed": [0, 1, 2]},
                        "baselines": [{"lr": 3e-3, "seed": 2}, {"lr": 3e-4, "seed": 0}]}, "s.yaml")
     assert spec.baselines == ({"lr": 3e-3, "seed": 2}, {"lr": 3e-4, "seed": 0})
+
+
+def test_a_range_of_q_is_judged_by_the_model_searched_that_allows_most():
+    # cnn width 6 (the default) allows Q <= 3.797 on digits; width 1 or 2 allow far more
+    narrow = {"search": {"strategy": ["random"], "size_by": ["ratio"], "width": [1, 2],
+                         "overdetermination_ratio": {"low": 3.9, "high": 8}}}
+    assert parse_spec(narrow, "s.yaml").search["width"] == (1, 2)
+    with pytest.raises(ConfigError, match="cnn width 6: P=3,784"):
+        parse_spec({"search": {**narrow["search"], "width": [6, 8]}}, "s.yaml")

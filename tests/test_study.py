@@ -108,8 +108,11 @@ def _run(search: SweepSearch, count: int) -> list[dict]:
     return configs
 
 
-def test_a_finite_space_is_run_once_each_and_then_the_study_ends(tmp_path):
+def test_a_finite_space_is_run_once_each_and_then_the_study_ends(tmp_path, monkeypatch):
+    import sweep.study
     from search_spaces.space import enumerate_space
+
+    monkeypatch.setattr(sweep.study, "RAN_OUT", set())
 
     # the paper preset's shape: 2 baselines (augment off and on) and 2 x 2 x 2 pretraining ones
     spec = parse_spec({"search": {"strategy": ["none", "random"], "size_by": ["fraction"],
@@ -122,6 +125,7 @@ def test_a_finite_space_is_run_once_each_and_then_the_study_ends(tmp_path):
     searched = {"strategy", "size_by", "subset_fraction", "pretrain_epochs", "augment"}
     ran = {frozenset((k, v) for k, v in c.items() if k in searched) for c in configs}
     assert len(configs) == 10  # the whole grid, then FINISHED (it asked for 25)
+    assert sweep.study.RAN_OUT == {"g-digits"}
     assert ran == {frozenset(params.items()) for params in grid}
     study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
     repeats = [t for t in study.trials if "repeat_of" in t.user_attrs]
@@ -171,6 +175,28 @@ def test_a_runnable_configuration_is_drawn_by_lot_when_the_sampler_keeps_missing
     assert by_lot  # the sampler missed 20 times in a row, and the lot found one
 
 
+def test_a_space_with_nothing_left_that_can_run_ends_its_study(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from sweep import study
+
+    monkeypatch.setattr(study, "RAN_OUT", set())
+
+    # every Q of the range asks for more than digits has at cnn width 64 (Q <= 0.036): a sweep
+    # file says so before anything starts (spec), but were one to get here, nothing would run
+    spec = parse_spec({"search": {"strategy": ["random"], "size_by": ["ratio"],
+                                  "overdetermination_ratio": {"low": 0.5, "high": 4.0},
+                                  "width": [2]}}, "s.yaml")
+    spec = dataclasses.replace(spec, search={**spec.search, "width": (64,)})
+    with pytest.raises(Exception, match="cnn width 64"):
+        spec.validate()
+    configs = _run(_search(tmp_path, spec, optuna.samplers.TPESampler(seed=0)), 5)
+    assert [c["strategy"] for c in configs] == ["none"]  # the baseline, then FINISHED
+    assert "g-digits: no configuration of its space that has not run can run" in (
+        capsys.readouterr().out)
+    assert study.RAN_OUT == {"g-digits"}
+
+
 def test_a_range_of_q_ends_where_the_model_would_take_the_whole_training_set(tmp_path):
     spec = parse_spec({"fixed": {"model": "mlp"},
                        "search": {"strategy": ["random"], "size_by": ["ratio"],
@@ -194,20 +220,28 @@ def test_a_range_of_q_ends_where_the_model_would_take_the_whole_training_set(tmp
 
 
 def test_a_trial_beyond_today_s_range_of_q_rebuilds_into_its_study(tmp_path):
-    from search_spaces import replay_space
-
-    # a sweep made before ranges of Q ended at the data ran this (its small set: all of it)
-    spec = parse_spec({"fixed": {"model": "mlp", "width": 16},
+    # a sweep made before ranges of Q ended at the data ran Q = 4 on mlp width 16 (its small set:
+    # all 1,437 examples); resumed now, its study is rebuilt from the log with that trial in it
+    fixed = {"model": "mlp", "width": 16, "finetune_epochs": 1}
+    spec = parse_spec({"fixed": fixed,
                        "search": {"strategy": ["random"], "size_by": ["ratio"],
-                                  "overdetermination_ratio": {"low": 0.1, "high": 8.0}}},
-                      "s.yaml")
-    params, domains = replay_space(spec, "digits", {"strategy": "random",
-                                                   "overdetermination_ratio": 4.0})
-    assert params["overdetermination_ratio"] == 4.0
-    assert domains["overdetermination_ratio"] == ("float", (0.1, 4.0), {"log": False})
-    params, domains = replay_space(spec, "digits", {"strategy": "random",
-                                                   "overdetermination_ratio": 0.5})
-    assert domains["overdetermination_ratio"][1] == (0.1, pytest.approx(0.5501, abs=1e-4))
+                                  "overdetermination_ratio": {"low": 0.1, "high": 8.0},
+                                  "pretrain_epochs": [1]}}, "s.yaml")
+    config = TrialConfig.from_dict({**fixed, "dataset": "digits", "strategy": "random",
+                                    "overdetermination_ratio": 4.0, "pretrain_epochs": 1})
+    records = TrialRunner(config, labels={"sweep": "s", "trial_id": "old"}).run()
+    assert records[-1]["subset_size"] == 1437
+    layout = SweepLayout(str(tmp_path / "s"))
+    (tmp_path / "s" / "results").mkdir(parents=True)
+    log = ResultLog(layout.results)
+    for record in records:
+        log.add(record)
+    log.close("digits", "old")
+    study = optuna.load_study(study_name=study_name("s", "digits"),
+                              storage=open_study(layout, spec, "digits", "s"))
+    [old] = [t for t in study.trials if t.user_attrs.get("tune_trial_id") == "old"]
+    assert old.state == COMPLETE and old.params["overdetermination_ratio"] == 4.0
+    assert old.distributions["overdetermination_ratio"].high == 4.0  # today's would end at 0.55
 
 
 def test_ordinary_training_is_not_repeated_once_its_seeds_have_run(tmp_path):
