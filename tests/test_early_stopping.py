@@ -419,7 +419,7 @@ def test_a_sweep_with_the_frontier_scheduler_names_its_stopped_trials(tmp_path):
         best = rows["test_accuracy"].max()
         # The progress line names the trial that stopped it, and the log bears it out.
         line = next(li for li in result.stdout.splitlines() if f"done   {trial_id}" in li)
-        other = re.search(r"\(stopped: .* reached by (\w+) with", line).group(1)
+        other = re.search(r", stopped: .* reached by (\w+) with", line).group(1)
         assert other != trial_id and other in last.index
         theirs = df[df["trial_id"] == other]
         their_compute = theirs["train_flops"] + theirs["selection_flops"]
