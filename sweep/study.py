@@ -252,15 +252,17 @@ class SweepSearch(OptunaSearch):
         lot = random.Random(len(self._ot_study.get_trials(deepcopy=False)))
         drawn = lot.choice(unexplored) if unexplored else (
             self._by_lot(lot) if unexplored is None else None)
-        if drawn is None:
+        if drawn is not None:
+            self._ot_study.enqueue_trial(drawn)
+        elif self._space_of() is not None:
             why = ("every configuration of its space has run" if unexplored == [] and self._grid
                    else "no configuration of its space that has not run can run (each draw "
                    "was a repeat, or a Q beyond the data)")
             print(f"{self._study_name}: {why}; no more trials", flush=True)
             RAN_OUT.add(self._study_name)
             return Searcher.FINISHED
-        self._ot_study.enqueue_trial(drawn)
-        config = super().suggest(trial_id)  # the one drawn
+        # the one drawn; for a space other than `define_space`, the sampler's repeat
+        config = super().suggest(trial_id)
         self._ot_trials[trial_id].set_user_attr(TUNE_ID, trial_id)
         return config
 
