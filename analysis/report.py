@@ -258,7 +258,8 @@ def _report(df, frontier, volumes, found, figures, paths, tolerance, target, rea
     if progress:
         lines += [f"**{progress}**", ""]
     lines += [_results_line(df, paths), ""]
-    lines += [chosen_on_test(df), ""] if chosen_on_test(df) else []
+    on_test = chosen_on_test(df)
+    lines += [on_test, ""] if on_test else []
     for dataset in sorted(df["dataset"].unique()):
         lines += [f"## {dataset}", ""]
         for h in found:
