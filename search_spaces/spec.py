@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from common.errors import ConfigError
-from search_spaces.stopping import FrontierOptions
+from search_spaces.stopping import MARGIN_MAX, FrontierOptions
 from trainables.config import DATASETS, SIZED_STRATEGIES, STRATEGIES, TrialConfig, check_choice
 from trainables.sizing import check_ratio_fits, largest_ratio
 
@@ -172,15 +172,12 @@ class SweepSpec:
         for baseline in self.baselines:
             yield {**base, "strategy": "none", **baseline}
 
-
     def _roomiest(self, base: dict[str, Any]) -> dict[str, Any]:
         """Ordinary-training settings of the model, among those searched, that allows the
         largest Q: each searched model at its narrowest searched width (fewest parameters)."""
         models = list(self.search["model"]) if "model" in self.search else [base.get("model")]
-        widths = [base.get("width")]
-        if "width" in self.search:
-            domain = self.search["width"]
-            widths = [int(domain.low) if isinstance(domain, Range) else min(domain)]
+        widths = ([int(min(_edges(self.search["width"])))] if "width" in self.search
+                  else [base.get("width")])
         candidates = [{k: v for k, v in {**base, "strategy": "none", "model": model,
                                          "width": width}.items() if v is not None}
                       for model in models for width in widths]
@@ -259,6 +256,20 @@ def _parse(data: Any) -> SweepSpec:
     if spec.early_stopping and spec.scheduler != "frontier":
         raise ConfigError("early_stopping: these are the frontier scheduler's settings; set "
                           "scheduler: frontier")
+    return spec
+
+
+def written_before_dominated(spec: dict[str, Any]) -> dict[str, Any]:
+    """A saved spec as today's parser reads it: sweeps made before `dominated` existed turned
+    the dominance rule off with a margin of 1 or more (no trial is that far ahead). A saved
+    margin above MARGIN_MAX (20 pp), now refused, is read so too: such a rule stopped a trial
+    only when another was that far ahead for less compute."""
+    options = spec.get("early_stopping") or {}
+    margin = options.get("margin")
+    if (isinstance(margin, int | float) and margin > MARGIN_MAX
+            and "dominated" not in options):
+        rest = {k: v for k, v in options.items() if k != "margin"}
+        return {**spec, "early_stopping": {**rest, "dominated": False}}
     return spec
 
 

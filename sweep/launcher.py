@@ -28,6 +28,7 @@ from common.errors import Interrupted, TrialsFailed, UserError, warn
 from common.layout import SweepLayout, follow_move, sweep_folder
 from common.provenance import VERSION, revision
 from search_spaces import SEARCH_ONLY, SweepSpec, baseline_points, define_space, parse_spec
+from search_spaces.spec import written_before_dominated
 from sweep.lock import SweepLock
 from sweep.settings import RayOptions, SweepSettings
 
@@ -73,22 +74,6 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
         print(f"sweep {settings.name}: {', '.join(spec.datasets)}, {spec.num_samples} trials "
               f"each; results in {layout.results}", flush=True)
         return _run_datasets(spec, settings, raw, done=[])
-
-
-def written_before_dominated(spec: dict[str, Any]) -> dict[str, Any]:
-    """A saved spec as today's parser reads it: sweeps made before `dominated` existed turned
-    the dominance rule off with a margin of 1 or more (no trial is that far ahead). A saved
-    margin above MARGIN_MAX (20 pp), now refused, is read so too: such a rule stopped a trial
-    only when another was that far ahead for less compute."""
-    from search_spaces.stopping import MARGIN_MAX
-
-    options = spec.get("early_stopping") or {}
-    margin = options.get("margin")
-    if (isinstance(margin, int | float) and margin > MARGIN_MAX
-            and "dominated" not in options):
-        rest = {k: v for k, v in options.items() if k != "margin"}
-        return {**spec, "early_stopping": {**rest, "dominated": False}}
-    return spec
 
 
 def _finished(layout: SweepLayout) -> bool:

@@ -324,11 +324,12 @@ class SweepSearch(OptunaSearch):
         (None: not found in `tries` draws)."""
         from search_spaces.space import draw_by_lot
 
-        if self._space_of() is None:
+        bound = self._space_of()
+        if bound is None:
             return None
         ran = {_key(t.params) for t in ran_trials(self._ot_study)}
         for _ in range(tries):
-            params = draw_by_lot(*self._space_of(), lot)
+            params = draw_by_lot(*bound, lot)
             if _key(params) not in ran and self._runnable(params):
                 return params
         return None

@@ -484,7 +484,7 @@ def test_what_tune_unpickles_follows_a_moved_sweep_folder(monkeypatch):
 
 
 def test_a_sweep_that_turned_the_rule_off_with_margin_1_resumes_with_it_off():
-    from sweep.launcher import written_before_dominated
+    from search_spaces.spec import written_before_dominated
 
     saved = {"scheduler": "frontier", "early_stopping": {"margin": 1, "flops_factor": 2}}
     spec = parse_spec(written_before_dominated(saved), "sweep.json")
