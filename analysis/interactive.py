@@ -1,9 +1,10 @@
-"""report.html: the report's figures made interactive with plotly, in one self-contained page.
+"""report.html: the report in one self-contained page, its figures made interactive with plotly.
 
-Per dataset: accuracy versus compute (every trial's curve, the final points by strategy,
-the frontiers of pretraining and of ordinary training; hovering a point names its configuration)
-and the compute saved per target accuracy. plotly.js is inlined once, so the page opens offline.
-plotly is imported when a page is made, never by `import analysis`.
+It says what report.md says (the same blocks, analysis.document), with these figures per
+dataset in place of the PNGs: accuracy versus compute (every trial's curve, the final points
+by strategy, the frontiers of pretraining and of ordinary training; hovering a point names its
+configuration) and the compute saved per target accuracy. plotly.js is inlined once, so the
+page opens offline. plotly is imported when a page is made, never by `import analysis`.
 
 The page marks itself when every figure has been drawn (`data-figures-drawn` on <body> reaches
 `data-figures`) and records any script error in `#script-errors`, so a browser can check it.
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.document import Block, to_html
 from analysis.load import COMPUTE, final_rows, is_baseline, with_compute, write_atomic
 from analysis.pareto import pareto_front
-from analysis.savings import DEFAULT_TOLERANCE, Headline, savings_band
+from analysis.savings import savings_band
 from common.describe import describe_config
 
 # The static figures' colours (matplotlib's tab10), so both reports read alike.
@@ -28,6 +30,7 @@ COLORS = {"none": "#000000", "random": "#1f77b4", "stratified": "#2ca02c",
           "class_mean": "#d62728", "kmeans": "#9467bd"}
 OTHER = "#7f7f7f"
 PRETRAINING_FRONTIER = "#ff7f0e"
+GIGA = 1e9  # the x axis is in GFLOPs, as the report's text gives compute
 
 # Run before plotly: any script error or rejected promise is written into the page.
 _ERROR_TRAP = """<script>
@@ -55,32 +58,32 @@ _STYLE = """body { font-family: system-ui, sans-serif; max-width: 1100px; margin
        padding: 0 1em; color: #222; }
 .headline { font-size: 1.1em; font-weight: 600; }
 .note { color: #555; }
-#script-errors { color: #b00; white-space: pre-wrap; }"""
+#script-errors { color: #b00; white-space: pre-wrap; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+tbody tr:nth-child(even) { background: #fafafa; }"""
 
 
-def write_interactive_report(df: pd.DataFrame, savings: pd.DataFrame, found: list[Headline],
-                             path: str | Path, tolerance: float = DEFAULT_TOLERANCE,
-                             answer: str | None = None, notes: list[str] | None = None) -> Path:
-    """Write report.html for the log `df` (its savings table and headlines given) to `path`:
-    `answer` (one line) first, then `notes`, then per dataset its headline and figures."""
+def write_interactive_report(df: pd.DataFrame, savings: pd.DataFrame, path: str | Path,
+                             top: list[Block],
+                             sections: dict[str, tuple[list[Block], list[Block]]]) -> Path:
+    """Write report.html for the log `df` (its savings table given) to `path`: the report's
+    `top` blocks, then per dataset in `sections` its words (headline, caveat), its figures and
+    its tables, as report.md has them (analysis.report)."""
     per_dataset = {}
-    for dataset in sorted(df["dataset"].unique()):
+    for dataset in sections:
         per_dataset[dataset] = [frontier_plot(df, dataset)]
         if (savings["dataset"] == dataset).any():
             per_dataset[dataset].append(savings_plot(savings, dataset))
     figures = [figure for plots in per_dataset.values() for figure in plots]
     divs = iter(_figure_divs(figures))
-    sentences = {h.dataset: f"{h.sentence(tolerance)}." for h in found}
-    body = ["<h1>Sweep report</h1>"]
-    if answer:
-        body.append(f'<p class="headline">{html.escape(answer)}</p>')
-    body += [f'<p class="note">{html.escape(note)}</p>' for note in notes or []]
-    body.append('<pre id="script-errors" hidden></pre>')
-    for dataset, plots in per_dataset.items():
+    body = ["<h1>Sweep report</h1>", *to_html(top), '<pre id="script-errors" hidden></pre>']
+    for dataset, (words, tables) in sections.items():
         body.append(f'<h2 id="{html.escape(dataset)}">{html.escape(dataset)}</h2>')
-        if dataset in sentences:
-            body.append(f'<p class="headline">{html.escape(sentences[dataset])}</p>')
-        body += [next(divs) for _ in plots]
+        body += to_html(words)
+        body += [next(divs) for _ in per_dataset[dataset]]
+        body += to_html(tables)
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>Sweep report</title>\n"
             f"<style>\n{_STYLE}\n</style>\n{_ERROR_TRAP}\n</head>\n"
@@ -129,8 +132,8 @@ def frontier_plot(df: pd.DataFrame, dataset: str) -> Any:
             fig.add_trace(_points(go, front, last, name=name, mode="lines+markers", line=line,
                                   marker={"color": line["color"], "size": 5},
                                   uid=frontier_uid(dataset, name)))
-    fig.update_xaxes(type="log", dtick="D2",
-                     title="FLOPs: training + small-set selection (log scale)")
+    fig.update_xaxes(type="log", dtick="D2", exponentformat="e",
+                     title="GFLOPs: training + small-set selection (log scale)")
     fig.update_yaxes(title="test accuracy", tickformat=".0%")
     return _layout(fig, f"{dataset}: accuracy vs training compute ({len(finals)} trials; "
                         "click a legend entry to hide or show it)")
@@ -147,7 +150,7 @@ def _curves(rows: pd.DataFrame) -> tuple[list, list]:
     xs: list = []
     ys: list = []
     for _, trial in rows.sort_values("evaluation").groupby(["sweep", "trial_id"], sort=True):
-        xs += [*trial[COMPUTE].tolist(), None]
+        xs += [*(trial[COMPUTE] / GIGA).tolist(), None]
         ys += [*trial["test_accuracy"].tolist(), None]
     return xs, ys
 
@@ -155,7 +158,7 @@ def _curves(rows: pd.DataFrame) -> tuple[list, list]:
 def _points(go: Any, rows: pd.DataFrame, last: dict[tuple, int], **style: Any) -> Any:
     """A scatter trace of log rows whose hover names each row's configuration (`last`: each
     trial's last evaluation, so only a trial's latest row can say it is still running)."""
-    return go.Scatter(x=rows[COMPUTE].tolist(), y=rows["test_accuracy"].tolist(),
+    return go.Scatter(x=(rows[COMPUTE] / GIGA).tolist(), y=rows["test_accuracy"].tolist(),
                       hovertext=[_hover(r, last) for r in rows.to_dict("records")],
                       hovertemplate="%{hovertext}<extra></extra>", **style)
 

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from analysis.load import COMPUTE, final_rows, is_baseline, with_compute, write_atomic  # noqa: E402
 from analysis.pareto import pareto_front  # noqa: E402
-from analysis.savings import savings_band  # noqa: E402
+from analysis.savings import format_gflops, savings_band  # noqa: E402
 
 COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
           "class_mean": "tab:red", "kmeans": "tab:purple"}
@@ -24,6 +24,14 @@ COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
 def _step(ax, front: pd.DataFrame, metric: str = "test_accuracy", **style) -> None:
     if not front.empty:
         ax.step(front[COMPUTE].clip(lower=1), front[metric], where="post", **style)
+
+
+class GFlopsFormatter(matplotlib.ticker.LogFormatter):
+    """Ticks of a log axis of FLOPs read in GFLOPs, as the report's text gives compute ('0.1',
+    '1', '20'), on the ticks matplotlib's own log formatter labels."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return format_gflops(x / 1e9)
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy", "val_accuracy": "validation accuracy",
@@ -57,10 +65,12 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
               metric,
               **style)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(GFlopsFormatter())
+    ax.xaxis.set_minor_formatter(GFlopsFormatter(labelOnlyBase=False))
     if not higher:
         ax.set_yscale("log")
     label = METRIC_LABELS.get(metric, metric)
-    return _finish(fig, ax, path, "FLOPs: training + small-set selection (log scale)",
+    return _finish(fig, ax, path, "GFLOPs: training + small-set selection (log scale)",
                    label + ("" if higher else " (log scale)"),
                    f"{dataset}: {label} vs training compute ({len(finals)} trials)",
                    legend_loc="lower right" if higher else "upper right")

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis.criteria import accuracy_column, logged, savings_by_criterion, targets_by_criterion
+from analysis.document import Block, Para, Table, markdown
 from analysis.interactive import write_interactive_report
 from analysis.load import (
     COMPUTE,
@@ -118,15 +119,17 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     if target is not None:
         reach = targets_by_criterion(df, tolerance, target=target, target_on=target_on)
         write_atomic(out / "target.csv", whole_numbers(reach).to_csv(index=False).encode())
-    report = _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
-                     criteria)
-    write_atomic(out / "report.md", report.encode())
-    write_interactive_report(df, savings, found, out / "report.html", tolerance,
-                             answer=_answer_line(df, found, tolerance).strip("*"),
-                             notes=[n for n in (in_progress(df), *(f"{h.caveat}." for h in found
-                                                                   if h.caveat),
-                                                _results_line(df, paths), chosen_on_test(df))
-                                    if n])
+    top = _top_blocks(df, found, paths, tolerance)
+    sections = {dataset: _dataset_blocks(df[df["dataset"] == dataset],
+                                         frontier[frontier["dataset"] == dataset],
+                                         volumes[volumes["dataset"] == dataset],
+                                         [h for h in found if h.dataset == dataset], tolerance,
+                                         criteria[criteria["dataset"] == dataset],
+                                         None if reach is None else
+                                         reach[reach["dataset"] == dataset])
+                for dataset in sorted(df["dataset"].unique())}
+    write_atomic(out / "report.md", _markdown_report(top, sections, figures).encode())
+    write_interactive_report(df, savings, out / "report.html", top, sections)
     return _summary(df, found, out, tolerance, target_written=reach is not None)
 
 
@@ -200,7 +203,7 @@ def _saving(h: Headline, tolerance: float) -> str:
 
 
 def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> str:
-    """report.md's first line: per dataset, what pretraining saves, or why nothing is said."""
+    """The report's first line: per dataset, what pretraining saves, or why nothing is said."""
     by_dataset = {h.dataset: h for h in found}
     parts = []
     for dataset in sorted(df["dataset"].unique()):
@@ -220,7 +223,7 @@ def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> s
         else:
             answer = f"pretraining needs {1 / h.savings:.2f}x more FLOPs to reach {best}"
         parts.append(f"{dataset}: {answer}")
-    return f"**Answer: {'; '.join(parts)}.**"
+    return f"Answer: {'; '.join(parts)}."
 
 
 def _results_line(df: pd.DataFrame, paths: list[str]) -> str:
@@ -251,34 +254,47 @@ def _best_of(rows: pd.DataFrame) -> str:
             "against its own pretraining).")
 
 
-def _report(df, frontier, volumes, found, figures, paths, tolerance, target, reach,
-            criteria) -> str:
-    lines = ["# Sweep report", "", _answer_line(df, found, tolerance), ""]
-    progress = in_progress(df)
-    if progress:
-        lines += [f"**{progress}**", ""]
-    lines += [_results_line(df, paths), ""]
-    on_test = chosen_on_test(df)
-    lines += [on_test, ""] if on_test else []
-    for dataset in sorted(df["dataset"].unique()):
-        lines += [f"## {dataset}", ""]
-        for h in found:
-            if h.dataset == dataset:
-                lines += [f"**{h.sentence(tolerance)}.**", ""]
-                lines += [f"{h.caveat}.", ""] if h.caveat else []
-                lines += [_best_of(df[df["dataset"] == dataset]), ""]
-        v = volumes[volumes["dataset"] == dataset]
-        if not v.empty:
-            v = v.iloc[0]
-            lines += [f"Hypervolume in (log10 FLOPs, accuracy), reference point "
-                      f"({v['reference_log10_flops']:.2f}, 0): pretraining "
-                      f"{v['hypervolume_pretraining']:.3f}, ordinary training "
-                      f"{v['hypervolume_ordinary']:.3f} (larger is better).", ""]
-        lines += _criteria_section(criteria[criteria["dataset"] == dataset])
-        lines += _frontier_section(frontier[frontier["dataset"] == dataset],
-                                   final_rows(df[df["dataset"] == dataset]))
-        if reach is not None:
-            lines += _target_section(reach[reach["dataset"] == dataset])
+def _top_blocks(df: pd.DataFrame, found: list[Headline], paths: list[str],
+                tolerance: float) -> list[Block]:
+    """What the report says before any dataset: the answer, whether the sweep still runs,
+    what was read, and where the best points are chosen."""
+    progress, on_test = in_progress(df), chosen_on_test(df)
+    return [Para(_answer_line(df, found, tolerance), strong=True),
+            *([Para(progress, strong=True)] if progress else []),
+            Para(_results_line(df, paths)),
+            *([Para(on_test)] if on_test else [])]
+
+
+def _dataset_blocks(rows: pd.DataFrame, frontier: pd.DataFrame, volumes: pd.DataFrame,
+                    found: list[Headline], tolerance: float, criteria: pd.DataFrame,
+                    reach: pd.DataFrame | None) -> tuple[list[Block], list[Block]]:
+    """One dataset's section (all arguments are that dataset's rows): what comes before its
+    figures (the headline, its caveat, what it compares) and what comes after (hypervolumes,
+    savings by criterion, the frontier table, with --target the compute to each target)."""
+    words: list[Block] = []
+    for h in found:
+        words += [Para(f"{h.sentence(tolerance)}.", strong=True),
+                  *([Para(f"{h.caveat}.")] if h.caveat else []), Para(_best_of(rows))]
+    tables: list[Block] = []
+    if not volumes.empty:
+        v = volumes.iloc[0]
+        tables.append(Para(f"Hypervolume in (log10 FLOPs, accuracy), reference point "
+                           f"({v['reference_log10_flops']:.2f}, 0): pretraining "
+                           f"{v['hypervolume_pretraining']:.3f}, ordinary training "
+                           f"{v['hypervolume_ordinary']:.3f} (larger is better)."))
+    tables += _criteria_section(criteria)
+    tables += _frontier_section(frontier, final_rows(rows))
+    if reach is not None:
+        tables += _target_section(reach)
+    return words, tables
+
+
+def _markdown_report(top: list[Block], sections: dict[str, tuple[list[Block], list[Block]]],
+                     figures: dict[str, list[Path]]) -> str:
+    """report.md: the blocks, then each dataset's figures as images."""
+    lines = ["# Sweep report", "", *markdown(top)]
+    for dataset, (words, tables) in sections.items():
+        lines += [f"## {dataset}", "", *markdown(words + tables)]
         lines += [f"![{p.stem}]({p.name})" for p in figures.get(dataset, [])]
         lines.append("")
     return "\n".join(lines)
@@ -292,7 +308,7 @@ CRITERION_WORDS = {
 }
 
 
-def _criteria_section(rows: pd.DataFrame) -> list[str]:
+def _criteria_section(rows: pd.DataFrame) -> list[Block]:
     """Savings by criterion (analysis.criteria): target, compute of each side with its
     bracket, the saving with its interval, and over shared seeds."""
     if rows.empty:
@@ -303,12 +319,7 @@ def _criteria_section(rows: pd.DataFrame) -> list[str]:
             return "not reached"
         return f"{_gflops(value / 1e9)} ({_gflops(low / 1e9)}-{_gflops(high / 1e9)})"
 
-    lines = ["Savings by criterion: each target is ordinary training's (compute in GFLOPs, "
-             "with the evaluations either side of the crossing; a saving is *resolved* when "
-             "its interval lies on one side of 1).", "",
-             "| criterion (ordinary training's) | metric | target | ordinary | pretraining | "
-             "saving | interval | per seed (median, range, seeds) |",
-             "|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows.to_dict("records"):
         if r["savings"] != r["savings"]:  # NaN: neither side reaches the target
             saving, interval = "neither reaches it", "-"
@@ -318,12 +329,16 @@ def _criteria_section(rows: pd.DataFrame) -> list[str]:
         seeds = ("-" if not r["seeds"] else
                  f"{_ratio(r['seed_median'])} ({_span(r['seed_min'], r['seed_max'])}), "
                  f"{r['seeds']}")
-        lines.append(f"| {CRITERION_WORDS[r['criterion']]} | {r['metric']} | "
-                     f"{r['target']:.4g} | "
-                     f"{gflops(r['baseline_flops'], r['baseline_low'], r['baseline_high'])} | "
-                     f"{gflops(r['pretrain_flops'], r['pretrain_low'], r['pretrain_high'])} | "
-                     f"{saving} | {interval} | {seeds} |")
-    return lines + [""]
+        cells.append((CRITERION_WORDS[r["criterion"]], r["metric"], f"{r['target']:.4g}",
+                      gflops(r["baseline_flops"], r["baseline_low"], r["baseline_high"]),
+                      gflops(r["pretrain_flops"], r["pretrain_low"], r["pretrain_high"]),
+                      saving, interval, seeds))
+    return [Table("Savings by criterion: each target is ordinary training's (compute in "
+                  "GFLOPs, with the evaluations either side of the crossing; a saving is "
+                  "resolved when its interval lies on one side of 1).",
+                  ("criterion (ordinary training's)", "metric", "target", "ordinary",
+                   "pretraining", "saving", "interval", "per seed (median, range, seeds)"),
+                  tuple(cells))]
 
 
 def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame:
@@ -386,27 +401,27 @@ def _how(row: dict) -> str:
     return describe_config(row) + (" (running)" if row.get("status") == "running" else "")
 
 
-def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[str]:
+def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[Block]:
     if frontier.empty:
-        return ["Frontier: no evaluation after some training yet.", ""]
+        return [Para("Frontier: no evaluation after some training yet.")]
     table = collapse_seeds(frontier, finals)
     shown = table.sort_values("median_accuracy", ascending=False, kind="stable").head(
         FRONTIER_ROWS_SHOWN).sort_index()
     more = len(table) - len(shown)
-    lines = ["Frontier (less compute, more test accuracy; every evaluation is a candidate: a "
-             "trial stopped there is a configuration one could run). The seeds of one "
-             "configuration share a row: median (min-max) of those on the frontier."
-             + (f" The {len(shown)} most accurate of {len(table)} rows; frontier.csv has every "
-                "point." if more else ""), "",
-             "| configuration | lr | batch | width | seeds | runs on frontier / all | "
-             "test accuracy | GFLOPs | trials |", "|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for _, r in shown.iterrows():
         accuracy = _spread(r["median_accuracy"], r["min_accuracy"], r["max_accuracy"], ".4f")
         gflops = _spread(r["median_gflops"], r["min_gflops"], r["max_gflops"], ".3f")
-        lines.append(f"| {r['configuration']} | {r['lr']:g} | {r['batch_size']} | "
-                     f"{r['width']} | {r['seeds']} | {r['on_frontier']} / {r['runs']} | "
-                     f"{accuracy} | {gflops} | {r['trials']} |")
-    return lines + [""]
+        cells.append((r["configuration"], f"{r['lr']:g}", str(r["batch_size"]),
+                      str(r["width"]), str(r["seeds"]), f"{r['on_frontier']} / {r['runs']}",
+                      accuracy, gflops, r["trials"]))
+    return [Table("Frontier (less compute, more test accuracy; every evaluation is a "
+                  "candidate: a trial stopped there is a configuration one could run). The "
+                  "seeds of one configuration share a row: median (min-max) of those on the "
+                  "frontier." + (f" The {len(shown)} most accurate of {len(table)} rows; "
+                                 "frontier.csv has every point." if more else ""),
+                  ("configuration", "lr", "batch", "width", "seeds", "runs on frontier / all",
+                   "test accuracy", "GFLOPs", "trials"), tuple(cells))]
 
 
 def _spread(median: float, low: float, high: float, spec: str) -> str:
@@ -416,15 +431,12 @@ def _spread(median: float, low: float, high: float, spec: str) -> str:
     return f"{median:{spec}} ({low:{spec}}-{high:{spec}})"
 
 
-def _target_section(reach: pd.DataFrame) -> list[str]:
+def _target_section(reach: pd.DataFrame) -> list[Block]:
     """Compute to each target (`--target`, then each criterion's) per configuration across its
     seeds, with the saving against ordinary training on the seeds both ran."""
     if reach.empty:
         return []
-    lines = ["Compute to reach each target, per configuration across its seeds (savings: "
-             "ordinary training's compute / this one's on the same seed, median (min-max) over "
-             "the seeds both ran):", "", "| target | configuration | seeds (reached) | median "
-             "GFLOPs | min-max GFLOPs | savings, same seed |", "|---|---|---|---|---|---|"]
+    cells = []
     for _, r in reach.iterrows():
         how = describe_config({**r.to_dict(), "subset_fraction": None})
         spread = (_gflops(r["min_gflops"]) if r["min_gflops"] == r["max_gflops"]
@@ -433,9 +445,13 @@ def _target_section(reach: pd.DataFrame) -> list[str]:
         low, high = r["min_savings_same_seed"], r["max_savings_same_seed"]
         if np.isfinite(low) and np.isfinite(high) and low != high:
             saving += f" ({_ratio(low)}-{_ratio(high)})"
-        lines.append(f"| {_target_words(r)} | {how} | {r['seeds']} ({r['reached']}) | "
-                     f"{_gflops(r['median_gflops'])} | {spread} | {saving} |")
-    return lines + [""]
+        cells.append((_target_words(r), how, f"{r['seeds']} ({r['reached']})",
+                      _gflops(r["median_gflops"]), spread, saving))
+    return [Table("Compute to reach each target, per configuration across its seeds (savings: "
+                  "ordinary training's compute / this one's on the same seed, median (min-max) "
+                  "over the seeds both ran):", ("target", "configuration", "seeds (reached)",
+                                               "median GFLOPs", "min-max GFLOPs",
+                                               "savings, same seed"), tuple(cells))]
 
 
 METRIC_WORDS = {"test_accuracy": "test accuracy", "val_accuracy": "validation accuracy",

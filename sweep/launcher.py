@@ -390,7 +390,7 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
                            f"their tracebacks are above; results in {layout.results}")
     print(f"sweep {settings.name} finished: results in {layout.results}\n"
           f"  load them:   pandas.read_parquet({layout.results!r})\n"
-          f"  analyse:     sweep analyze {settings.folder}", flush=True)
+          f"  analysis:    sweep analyze {settings.folder}", flush=True)
     return settings.folder
 
 

@@ -192,6 +192,16 @@ def test_report_html_draws_every_figure_and_frontier_point_in_chromium(chromium,
     text = body.all_text()
     assert "Answer: digits: pretraining reaches ordinary training's best accuracy" in text
     assert "random pretraining on K=50 (5.0%, Q=2) for 3 epochs reaches" in text
+    # the tables report.md has, cell for cell, after the figures
+    markdown_rows = [[cell.strip() for cell in line.strip("|").split(" | ")]
+                     for line in (page.parent / "report.md").read_text().splitlines()
+                     if line.startswith("| ")]
+    tables = dom.find(lambda e: e.tag == "table")
+    html_rows = [[cell.all_text() for cell in row.children]
+                 for table in tables for row in table.find(lambda e: e.tag == "tr")]
+    assert len(tables) == 2 and len(markdown_rows) >= 6  # savings by criterion, frontier
+    assert html_rows == markdown_rows
+    assert "Hypervolume in (log10 FLOPs, accuracy)" in text
 
 
 # Appended to a copy of the page: once plotly has drawn, hover the cheapest point of the
