@@ -168,8 +168,9 @@ def _hover(row: dict[str, Any], last: dict[tuple, int]) -> str:
     how = describe_config(row) + (" (running)" if latest and row["status"] == "running" else "")
     where = f"evaluation {row['evaluation']}"
     if _known(row.get("epoch")) and row.get("phase") in ("pretrain", "finetune"):
-        phase = "pretraining" if row["phase"] == "pretrain" else "fine-tuning"
-        where += f", {phase} epoch {row['epoch']:.2f}"
+        phase = ("pretraining " if row["phase"] == "pretrain" else
+                 "" if row.get("strategy") == "none" else "fine-tuning ")  # nothing to fine-tune
+        where += f", {phase}epoch {row['epoch']:.2f}"
     seed = f"seed {int(row['seed'])}, " if _known(row.get("seed")) else ""
     return "<br>".join(html.escape(line) for line in (
         how, f"{seed}trial {row['trial_id']}, {where}",

@@ -100,14 +100,18 @@ def trial_curves(rows: pd.DataFrame, column: str = "test_accuracy") -> list[Curv
 
 def least_to_reach(curves: list[Curve], target: float,
                    higher: bool = True) -> tuple[Reach, tuple[str, str] | None]:
-    """Least compute any of the curves needs to reach `target` (with its bracket), and that
-    trial's (sweep, trial_id)."""
+    """Least compute any of the curves needs to reach `target`, interpolated, and that trial's
+    (sweep, trial_id). Its bracket is the least compute's over all the curves (the least of
+    their lows, the least of their highs): each trial crosses somewhere in its own bracket, so
+    another trial whose bracket reaches below the chosen one's may cross first."""
     best, trial = NEVER, None
+    low = high = np.inf
     for key, _, flops, values in curves:
         found = reach(flops, values, target, higher)
         if found.flops < best.flops:
             best, trial = found, key
-    return best, trial
+        low, high = min(low, found.low), min(high, found.high)
+    return Reach(best.flops, low, high), trial
 
 
 def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:

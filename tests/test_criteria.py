@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.criteria import savings_by_criterion, targets_by_criterion
-from analysis.savings import reach
+from analysis.savings import NEVER, least_to_reach, reach
 
 
 def trial(trial_id: str, strategy: str, seed: int, points: list[tuple]) -> list[dict]:
@@ -38,6 +38,19 @@ def test_reach_interpolates_and_brackets_the_crossing():
     assert (loss.flops, loss.low, loss.high) == (150, 100, 200)
     assert reach(np.array([0, 10]), np.array([0.9, 0.95]), 0.5).high == 0
     assert reach(np.array([0, 10]), np.array([0.1, 0.2]), 0.5).flops == np.inf
+
+
+def test_least_compute_is_bracketed_over_every_trial_not_only_the_chosen_one():
+    # a crosses at 150 (between 100 and 200); b crosses later by interpolation (168.4), but its
+    # evaluations only say it crossed somewhere after 40 and by 170: so may the least compute
+    chosen = (("s", "a"), 0, np.array([0.0, 100, 200]), np.array([0.1, 0.7, 0.9]))
+    other = (("s", "b"), 0, np.array([0.0, 40, 170]), np.array([0.1, 0.1, 0.81]))
+    found, trial = least_to_reach([chosen, other], 0.8)
+    assert trial == ("s", "a") and found.flops == pytest.approx(150)
+    assert (found.low, found.high) == (40, 170)
+    never = (("s", "c"), 0, np.array([0.0, 10]), np.array([0.1, 0.2]))
+    assert least_to_reach([never], 0.8) == (NEVER, None)
+    assert least_to_reach([chosen, never], 0.8)[0] == reach(chosen[2], chosen[3], 0.8)
 
 
 def test_savings_by_each_criterion_on_a_hand_made_log():

@@ -268,3 +268,14 @@ def test_report_html_of_two_datasets_has_a_section_each(chromium, tmp_path):
     assert [e.all_text() for e in dom.find(lambda e: e.tag == "h2")] == [
         "digits", "fashion_mnist"]
     assert dom.by_id("script-errors").all_text() == ""
+
+
+def test_hover_gives_ordinary_training_epochs_without_a_phase():
+    from analysis.interactive import _hover
+
+    rows = hand_made_log()
+    ordinary, pretrained = rows["b0"][2], rows["r0"][2]
+    last = {("s", "b0"): 3, ("s", "r0"): 4}
+    assert _hover(ordinary, last).split("<br>")[1].endswith("evaluation 2, epoch 2.00")
+    assert _hover(pretrained, last).split("<br>")[1].endswith(
+        "evaluation 2, fine-tuning epoch 2.00")
