@@ -38,7 +38,7 @@ FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "
                     "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
                     "width", "params", "lr", "batch_size", "seed", "augment", "evaluation",
                     "phase", "epoch", "final", "train_flops", "selection_flops", COMPUTE,
-                    "test_accuracy", "status"]
+                    "test_accuracy", "trial_status"]
 FRONTIER_ROWS_SHOWN = 12  # report.md lists the most accurate frontier points; the files: all
 
 
@@ -46,12 +46,15 @@ def frontier_points(df: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, the evaluations no other evaluation dominates (less compute, more test
     accuracy): every evaluation after some training is a candidate, since a trial stopped there
     is a configuration one could run, as in the figures, the hypervolumes and the headline.
-    `final` says whether it is the trial's last evaluation."""
+    `final` says whether it is the trial's last evaluation, `trial_status` how the trial ended
+    (its last row's status: finished, stopped, ...; running while it runs), where `status` is
+    the row's own (running until the last)."""
     trained = df[df["train_flops"] > 0]
-    last = final_rows(df).set_index(["sweep", "trial_id"])["evaluation"]
+    last = final_rows(df).set_index(["sweep", "trial_id"])[["evaluation", "status"]]
     front = pareto_front(trained, x=COMPUTE, points="all")
-    ends = last.reindex(pd.MultiIndex.from_frame(front[["sweep", "trial_id"]])).to_numpy()
-    return front.assign(final=front["evaluation"].to_numpy() == ends)
+    ends = last.reindex(pd.MultiIndex.from_frame(front[["sweep", "trial_id"]]))
+    return front.assign(final=front["evaluation"].to_numpy() == ends["evaluation"].to_numpy(),
+                        trial_status=ends["status"].to_numpy())
 
 
 # Frontier figures drawn besides test accuracy's: the metrics of the criteria (analysis.criteria)

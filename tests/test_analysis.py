@@ -416,3 +416,18 @@ def test_a_frontier_row_never_has_more_trials_on_it_than_runs():
                     "after 2.50 of 5 epochs"]
     assert (row["on_frontier"], row["runs"], row["seeds"]) == (2, 2, 2)
     assert table["runs"].tolist() == [2, 2]  # p0's end (9 GFLOPs at 0.86): one of the 2 runs
+
+
+def test_frontier_rows_say_how_their_trial_ended_not_the_row_status(tmp_path):
+    from analysis.report import analyze
+
+    p0 = seeded("p0", 0, [(0, 0.1), (5e9, 0.85), (9e9, 0.9)], **RANDOM)
+    p1 = seeded("p1", 1, [(0, 0.1), (2e9, 0.8)], **RANDOM)
+    p1[-1]["status"] = "running"  # still running
+    write_log(tmp_path / "results", {"p0": p0, "p1": p1})
+    analyze([str(tmp_path)], tmp_path / "out")
+    front = pd.read_csv(tmp_path / "out" / "frontier.csv").set_index(["trial_id", "evaluation"])
+    assert "status" not in front.columns
+    assert front["trial_status"].to_dict() == {
+        ("p1", 1): "running", ("p0", 1): "finished", ("p0", 2): "finished"}
+    assert front["final"].to_dict() == {("p1", 1): True, ("p0", 1): False, ("p0", 2): True}
