@@ -225,6 +225,9 @@ def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> s
             answer = f"pretraining reaches {best} with {h.savings:.2f}x fewer FLOPs"
         else:
             answer = f"pretraining needs {1 / h.savings:.2f}x more FLOPs to reach {best}"
+        if h is not None and h.caveat:
+            answer += (f" (ordinary training of {h.baseline_cut_at:g} epochs, which may still "
+                       "have been improving)")
         parts.append(f"{dataset}: {answer}")
     return f"Answer: {'; '.join(parts)}."
 

@@ -109,8 +109,11 @@ def test_headline_says_when_ordinary_training_may_still_have_been_improving(
         assert h.baseline_cut_at == 20 and "last tenth of its 20 epochs" in h.caveat
         assert summary.splitlines()[-2] == h.caveat  # after the headline, in all three
         assert f"{h.caveat}." in report and "last tenth of its 20 epochs" in html
+        assert ("(ordinary training of 20 epochs, which may still have been improving)." in
+                report.splitlines()[2])  # the answer says it too
     else:
         assert "last tenth" not in summary + report + html
+        assert "may still have been improving" not in report + html
     # no validation split: the report says the best points are chosen on the test set
     assert "No validation split was held out" in report and "No validation split" in html
 
