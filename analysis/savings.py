@@ -205,6 +205,8 @@ class Headline:
     # epochs of the ordinary training whose best came in their last tenth, which then ran out:
     # it may still have been improving, so the target is that of training of this length
     baseline_cut_at: float | None = None
+    # the saving's interval from the evaluations either side of each crossing (saving_interval)
+    interval: tuple[float, float] = (np.nan, np.nan)
 
     @property
     def caveat(self) -> str | None:
@@ -239,12 +241,23 @@ class Headline:
         if self.pretrain_flops == 0:
             return (f"{self.dataset}: {how} reaches {reach} at its first evaluation, with no "
                     f"training compute (ordinary training: {base} GFLOPs)")
+        flops = f"({pre} vs {base} GFLOPs{self._interval_words()})"
         if self.savings >= 1:
             return (f"{self.dataset}: {how} reaches {reach} with {self.savings:.2f}x fewer FLOPs "
-                    f"({pre} vs {base} GFLOPs)")
+                    f"{flops}")
         return (f"{self.dataset}: the best pretraining configuration ({how}) needs "
                 f"{1 / self.savings:.2f}x more FLOPs than ordinary training to reach {reach} "
-                f"({pre} vs {base} GFLOPs)")
+                f"{flops}")
+
+    def _interval_words(self) -> str:
+        """'; 1.06-1.11x from the evaluations either side', with ', not resolved' when the
+        interval spans 1; '' without an interval."""
+        low, high = self.interval
+        if not (low == low and high == high):  # NaN: none known
+            return ""
+        span = f"{low:.2f}x or more" if high == np.inf else f"{low:.2f}-{high:.2f}x"
+        resolved = "" if low > 1 or high < 1 else ", not resolved"
+        return f"; {span} from the evaluations either side{resolved}"
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
@@ -267,7 +280,7 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         ]).iloc[0].to_dict()
         out.append(Headline(dataset, best, target, base_flops, pre_flops,
                             savings_ratio(base_flops, pre_flops), config, metric,
-                            _cut_short(baseline, metric, best)))
+                            _cut_short(baseline, metric, best), saving_interval(base, pre)))
     return out
 
 

@@ -1,7 +1,9 @@
+import dataclasses
 import math
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -85,7 +87,12 @@ def test_headline_names_the_configuration_and_the_ratio():
     assert h.sentence(0.0) == (
         "digits: random pretraining on K=50 (50.0%, Q=2) for 3 epochs reaches ordinary "
         "training's best accuracy 80.00% (within 0.0 pp) with 3.33x fewer FLOPs "
-        "(6e-08 vs 2e-07 GFLOPs)")
+        "(6e-08 vs 2e-07 GFLOPs; 1.67-6.67x from the evaluations either side)")
+    assert h.interval == pytest.approx((100 / 60, 200 / 30))  # (100-200) against (30-60)
+    wide = dataclasses.replace(h, interval=(0.8, np.inf))
+    assert wide.sentence(0.0).endswith(
+        "(6e-08 vs 2e-07 GFLOPs; 0.80x or more from the evaluations either side, not "
+        "resolved)")
 
 
 @pytest.mark.parametrize("best_at, reason, said", [(20, "max_epochs", True),
