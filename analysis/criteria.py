@@ -10,8 +10,10 @@ Three criteria, each a target set by ordinary training (strategy `none`) of the 
   evaluations, less `tolerance`): where training to convergence ends.
 
 Compute to reach a target is interpolated between the two evaluations around the first crossing
-and carries its **bracket**: the compute of the evaluation just before the crossing and of the one
-at or past it. A saving is stated as an interval from the brackets (baseline's low / pretraining's
+and carries its **bracket**: for one run, the compute of the evaluation just before the crossing
+and of the one at or past it; for the least compute of several runs, the least of their
+evaluations just before and the least of those at or past (any run may be the first to
+cross). A saving is stated as an interval from the brackets (baseline's low / pretraining's
 high, baseline's high / pretraining's low); it is `resolved` only when that interval lies wholly
 on one side of 1 (the evaluations establish that pretraining saves, or costs); when neither side
 reaches a (fixed) target the saving is NaN and nothing is resolved. Per seed shared by

@@ -229,9 +229,9 @@ def savings_plot(savings: pd.DataFrame, dataset: str) -> Any:
 
 def _savings_hover(row: dict[str, Any]) -> str:
     return "<br>".join(html.escape(line) for line in (
-        f"target {row['target_accuracy']:.2%}: {row['savings']:.2f}x fewer FLOPs "
-        f"(interval {row['savings_low']:.2f}-{row['savings_high']:.2f}x"
-        + ("" if row["resolved"] else ", not resolved by the evaluations") + ")",
+        f"target {row['target_accuracy']:.2%}: saving {row['savings']:.2f}x "
+        f"(interval {row['savings_low']:.2f}-{row['savings_high']:.2f}x from every run's "
+        "evaluations either side" + ("" if row["resolved"] else ", not resolved") + ")",
         f"ordinary training {row['baseline_flops'] / 1e9:.4g} GFLOPs ({row['baseline_trial']})",
         f"pretraining {row['pretrain_flops'] / 1e9:.4g} GFLOPs ({row['pretrain_trial']})"))
 

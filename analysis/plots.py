@@ -30,6 +30,8 @@ class GFlopsFormatter(matplotlib.ticker.LogFormatter):
     """Ticks of a log axis of FLOPs read in GFLOPs, as the report's text gives compute ('0.1',
     '1', '20'), on the ticks matplotlib's own log formatter labels."""
 
+    # matplotlib's LogFormatter labels through this private method (3.x); tests/test_document.py
+    # reads the ticks, so a change there fails a test rather than a figure
     def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
         return format_gflops(x / 1e9)
 

@@ -226,8 +226,8 @@ def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> s
         else:
             answer = f"pretraining needs {1 / h.savings:.2f}x more FLOPs to reach {best}"
         if h is not None and h.caveat:
-            answer += (f" (ordinary training of {h.baseline_cut_at:g} epochs, which may still "
-                       "have been improving)")
+            answer += (f", against ordinary training of {h.baseline_cut_at:g} epochs, which may "
+                       "still have been improving")
         parts.append(f"{dataset}: {answer}")
     return f"Answer: {'; '.join(parts)}."
 
@@ -339,9 +339,10 @@ def _criteria_section(rows: pd.DataFrame) -> list[Block]:
                       gflops(r["baseline_flops"], r["baseline_low"], r["baseline_high"]),
                       gflops(r["pretrain_flops"], r["pretrain_low"], r["pretrain_high"]),
                       saving, interval, seeds))
-    return [Table("Savings by criterion: each target is ordinary training's (compute in "
-                  "GFLOPs, with the evaluations either side of the crossing; a saving is "
-                  "resolved when its interval lies on one side of 1).",
+    return [Table("Savings by criterion: each target is ordinary training's (the least compute "
+                  "of any run, in GFLOPs, with its bracket over every run: the least of their "
+                  "evaluations either side of their crossings; a saving is resolved when its "
+                  "interval lies on one side of 1).",
                   ("criterion (ordinary training's)", "metric", "target", "ordinary",
                    "pretraining", "saving", "interval", "per seed (median, range, seeds)"),
                   tuple(cells))]

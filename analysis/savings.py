@@ -49,7 +49,8 @@ def flops_to_reach(flops: np.ndarray, accuracy: np.ndarray, target: float) -> fl
 
 @dataclass(frozen=True)
 class Reach:
-    """Compute at which a curve first reaches a target: interpolated, and its bracket."""
+    """Compute at which a curve first reaches a target: interpolated, and its bracket (from
+    `least_to_reach`: the least compute's over several curves)."""
 
     flops: float  # inf: never reached
     low: float  # compute of the evaluation before the crossing (= flops if the first reaches)
@@ -116,8 +117,9 @@ def least_to_reach(curves: list[Curve], target: float,
 
 def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
     """Per dataset, over accuracies from half the baseline's best up to its best: the FLOPs of the
-    best ordinary-training run and of the best pretraining run to reach each (with the compute of
-    the evaluations either side of the crossing), their ratio, the ratio's interval from those
+    best ordinary-training run and of the best pretraining run to reach each (with the bracket
+    of that least compute over every run: the least of the runs' evaluations just before their
+    crossings, the least of those at or past them), their ratio, the ratio's interval from those
     brackets, and whether the evaluations resolve it (the interval lies on one side of 1).
     Accuracy (`metric`): validation when the dataset's log has a validation split, else test
     (`accuracy_column`), as the headline and the criteria."""
@@ -241,7 +243,7 @@ class Headline:
         if self.pretrain_flops == 0:
             return (f"{self.dataset}: {how} reaches {reach} at its first evaluation, with no "
                     f"training compute (ordinary training: {base} GFLOPs)")
-        flops = f"({pre} vs {base} GFLOPs{self._interval_words()})"
+        flops = f"({pre} vs {base} GFLOPs{self._interval_words(self.savings < 1)})"
         if self.savings >= 1:
             return (f"{self.dataset}: {how} reaches {reach} with {self.savings:.2f}x fewer FLOPs "
                     f"{flops}")
@@ -249,15 +251,18 @@ class Headline:
                 f"{1 / self.savings:.2f}x more FLOPs than ordinary training to reach {reach} "
                 f"{flops}")
 
-    def _interval_words(self) -> str:
+    def _interval_words(self, more: bool = False) -> str:
         """'; 1.06-1.11x from the evaluations either side', with ', not resolved' when the
-        interval spans 1; '' without an interval."""
+        interval spans 1; with `more` (pretraining costs more) as the sentence says it:
+        '; 1.50-2.50x more from ...'; '' without an interval."""
         low, high = self.interval
         if not (low == low and high == high):  # NaN: none known
             return ""
-        span = f"{low:.2f}x or more" if high == np.inf else f"{low:.2f}-{high:.2f}x"
         resolved = "" if low > 1 or high < 1 else ", not resolved"
-        return f"; {span} from the evaluations either side{resolved}"
+        if more:
+            low, high = (np.inf if high == 0 else 1 / high), (np.inf if low == 0 else 1 / low)
+        span = f"{low:.2f}x or more" if high == np.inf else f"{low:.2f}-{high:.2f}x"
+        return f"; {span}{' more' if more else ''} from the evaluations either side{resolved}"
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:

@@ -89,6 +89,12 @@ def test_headline_names_the_configuration_and_the_ratio():
         "training's best accuracy 80.00% (within 0.0 pp) with 3.33x fewer FLOPs "
         "(6e-08 vs 2e-07 GFLOPs; 1.67-6.67x from the evaluations either side)")
     assert h.interval == pytest.approx((100 / 60, 200 / 30))  # (100-200) against (30-60)
+    costs = dataclasses.replace(h, baseline_flops=60, pretrain_flops=200, savings=0.3,
+                                interval=(0.4, 2 / 3))  # pretraining needs more: said as more
+    assert costs.sentence(0.0).endswith(
+        "needs 3.33x more FLOPs than ordinary training to reach ordinary training's best "
+        "accuracy 80.00% (within 0.0 pp) (2e-07 vs 6e-08 GFLOPs; 1.50-2.50x more from the "
+        "evaluations either side)")
     wide = dataclasses.replace(h, interval=(0.8, np.inf))
     assert wide.sentence(0.0).endswith(
         "(6e-08 vs 2e-07 GFLOPs; 0.80x or more from the evaluations either side, not "
@@ -116,8 +122,8 @@ def test_headline_says_when_ordinary_training_may_still_have_been_improving(
         assert h.baseline_cut_at == 20 and "last tenth of its 20 epochs" in h.caveat
         assert summary.splitlines()[-2] == h.caveat  # after the headline, in all three
         assert f"{h.caveat}." in report and "last tenth of its 20 epochs" in html
-        assert ("(ordinary training of 20 epochs, which may still have been improving)." in
-                report.splitlines()[2])  # the answer says it too
+        assert (", against ordinary training of 20 epochs, which may still have been "
+                "improving." in report.splitlines()[2])  # the answer says it too
     else:
         assert "last tenth" not in summary + report + html
         assert "may still have been improving" not in report + html

@@ -192,16 +192,41 @@ def test_report_html_draws_every_figure_and_frontier_point_in_chromium(chromium,
     text = body.all_text()
     assert "Answer: digits: pretraining reaches ordinary training's best accuracy" in text
     assert "random pretraining on K=50 (5.0%, Q=2) for 3 epochs reaches" in text
-    # the tables report.md has, cell for cell, after the figures
-    markdown_rows = [[cell.strip() for cell in line.strip("|").split(" | ")]
-                     for line in (page.parent / "report.md").read_text().splitlines()
-                     if line.startswith("| ")]
-    tables = dom.find(lambda e: e.tag == "table")
-    html_rows = [[cell.all_text() for cell in row.children]
-                 for table in tables for row in table.find(lambda e: e.tag == "tr")]
-    assert len(tables) == 2 and len(markdown_rows) >= 6  # savings by criterion, frontier
-    assert html_rows == markdown_rows
+    assert table_rows(dom) == markdown_rows(page.parent / "report.md")  # as in the file
     assert "Hypervolume in (log10 FLOPs, accuracy)" in text
+
+
+def markdown_rows(report: Path) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip("|").split(" | ")]
+            for line in report.read_text().splitlines() if line.startswith("| ")]
+
+
+def table_rows(dom: Element) -> list[list[str]]:
+    return [[cell.all_text() for cell in row.children]
+            for table in dom.find(lambda e: e.tag == "table")
+            for row in table.find(lambda e: e.tag == "tr")]
+
+
+def test_report_html_has_the_tables_of_report_md_cell_for_cell(report):
+    page, _ = report
+    dom = parse(page.read_text())
+    expected = markdown_rows(page.parent / "report.md")
+    assert len(dom.find(lambda e: e.tag == "table")) == 2  # savings by criterion, frontier
+    assert len(expected) >= 6 and table_rows(dom) == expected
+    # after the figures, as the page's text has them
+    text = dom.all_text()
+    assert text.index("Savings by criterion") > text.index("plotly.js v")
+
+
+def test_frontier_figure_x_is_in_gflops(report):
+    from analysis.interactive import frontier_plot
+
+    _, df = report
+    figure = frontier_plot(df, "digits")
+    [front] = [t for t in figure.data if t.uid == frontier_uid("digits", FRONTIERS[0])]
+    expected = expected_frontiers(df)[FRONTIERS[0]]["compute_flops"] / 1e9
+    assert list(front.x) == pytest.approx(expected.tolist())
+    assert figure.layout.xaxis.title.text.startswith("GFLOPs")
 
 
 # Appended to a copy of the page: once plotly has drawn, hover the cheapest point of the
