@@ -422,8 +422,11 @@ def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[Bloc
         cells.append((r["configuration"], f"{r['lr']:g}", str(r["batch_size"]),
                       str(r["width"]), str(r["seeds"]), f"{r['on_frontier']} / {r['runs']}",
                       accuracy, gflops, r["trials"]))
-    return [Table("Frontier (less compute, more test accuracy; every evaluation is a "
-                  "candidate: a trial stopped there is a configuration one could run). The "
+    return [Table("Frontier of all runs together (less compute, more test accuracy; every "
+                  "evaluation is a candidate: a trial stopped there is a configuration one "
+                  "could run); the figures draw pretraining's and ordinary training's each, so "
+                  "a point on one side's own frontier is missing here where the other side "
+                  "dominates it. The "
                   "seeds of one configuration share a row: median (min-max) of those on the "
                   "frontier." + (f" The {len(shown)} most accurate of {len(table)} rows; "
                                  "frontier.csv has every point." if more else ""),
