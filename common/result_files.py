@@ -87,11 +87,17 @@ def read_file(location: str) -> tuple[pa.Table, int]:
     return table.select(schema.names).cast(schema), merged
 
 
+class SegmentGone(OSError):
+    """A segment listed a moment ago is gone: the sweep merged it into its trial's file since
+    (read_log lists the trial again)."""
+
+
 def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
-               merged: int | None = None) -> list[Record]:
+               merged: int | None = None, live: bool = False) -> list[Record]:
     """A trial's rows, ordered by evaluation: its file (`file_rows`/`merged` when already read)
     with its newer segments applied. An unreadable segment is skipped with a warning (segments
-    are written whole; only damage to the storage makes one unreadable)."""
+    are written whole; only damage to the storage makes one unreadable). With `live` (a reader
+    beside a running sweep), a segment that no longer exists raises SegmentGone instead."""
     if file_rows is None:
         table, merged = read_file(files.file) if files.file else (None, 0)
         file_rows = table.to_pylist() if table is not None else []
@@ -100,6 +106,8 @@ def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
         try:
             segment = read_table(location).to_pylist()
         except (OSError, pa.ArrowException, KeyError) as e:
+            if live and not storage.exists(location):
+                raise SegmentGone(location) from None
             warn(f"skipped unreadable log segment {location} ({str(e).splitlines()[0]})")
             continue
         rows.update((int(r["evaluation"]), r) for r in segment)
@@ -114,18 +122,28 @@ def _newer(files: TrialFiles, merged: int) -> Iterator[tuple[int, str]]:
     return ((seq, loc) for seq, loc in sorted(files.segments.items()) if seq > merged)
 
 
+RELIST = 3  # times a trial is listed again when the sweep merges it while it is being read
+
+
 def read_log(results: str) -> list[pa.Table]:
     """Every trial's rows in a log folder, one table per trial (a trial whose file is
-    unreadable is skipped with a warning naming it)."""
+    unreadable is skipped with a warning naming it). It may run beside the sweep writing the
+    log: a trial whose segments are merged into its file while it is read is listed again."""
     tables = []
-    for files in trial_files(results).values():
-        try:
-            if not files.segments:  # the common case: an ended trial, read as it is
-                tables.append(read_table(files.file))
-                continue
-            rows = read_trial(files)
-        except (OSError, pa.ArrowException, KeyError) as e:
-            warn(f"skipped unreadable result file {files.file} ({str(e).splitlines()[0]})")
-            continue
-        tables.append(pa.Table.from_pylist(rows, schema=arrow_schema()))
+    for name, files in trial_files(results).items():
+        for attempt in range(RELIST + 1):
+            try:
+                tables.append(_read_whole(files, live=attempt < RELIST))
+                break
+            except SegmentGone:
+                files = trial_files(results).get(name, TrialFiles(name))
+            except (OSError, pa.ArrowException, KeyError) as e:
+                warn(f"skipped unreadable result file {files.file} ({str(e).splitlines()[0]})")
+                break
     return tables
+
+
+def _read_whole(files: TrialFiles, live: bool) -> pa.Table:
+    if not files.segments:  # the common case: an ended trial, read as it is
+        return read_table(files.file) if files.file else arrow_schema().empty_table()
+    return pa.Table.from_pylist(read_trial(files, live=live), schema=arrow_schema())

@@ -157,3 +157,26 @@ def test_a_trial_that_reports_no_more_is_closed_into_its_file(results):
     log.close("digits", "failed")
     assert segment_names(results) == []
     assert pd.read_parquet(results)["evaluation"].tolist() == [0, 1, 2]
+
+
+def test_a_reader_beside_the_sweep_rereads_a_trial_merged_while_it_reads(results, monkeypatch,
+                                                                        recwarn):
+    # the reader lists the trial's segments, then the sweep ends the trial (merging them into
+    # its file and deleting them) before the reader gets to them
+    import common.result_files as result_files
+
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(4)):
+        log.add(row)
+        log.flush("digits", "t")
+    before = trial_files(results)
+    assert len(before["digits-t.parquet"].segments) == 4
+    log.add(rows("t", [4], last="finished")[0])
+    log.flush("digits", "t")
+    assert segment_names(results) == []
+    listings = iter([before])
+    real = result_files.trial_files
+    monkeypatch.setattr(result_files, "trial_files", lambda r: next(listings, None) or real(r))
+    df = load_results(results)
+    assert df["evaluation"].tolist() == [0, 1, 2, 3, 4] and df["status"].iloc[-1] == "finished"
+    assert not [w for w in recwarn if "unreadable" in str(w.message)]
