@@ -426,10 +426,10 @@ def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[Bloc
                   "evaluation is a candidate: a trial stopped there is a configuration one "
                   "could run); the figures draw pretraining's and ordinary training's each, so "
                   "a point on one side's own frontier is missing here where the other side "
-                  "dominates it. The "
-                  "seeds of one configuration share a row: median (min-max) of those on the "
-                  "frontier." + (f" The {len(shown)} most accurate of {len(table)} rows; "
-                                 "frontier.csv has every point." if more else ""),
+                  "dominates it. The seeds of one configuration share a row: median (min-max) "
+                  "of those on the frontier."
+                  + (f" The {len(shown)} most accurate of {len(table)} rows; frontier.csv has "
+                     "every point." if more else ""),
                   ("configuration", "lr", "batch", "width", "seeds", "runs on frontier / all",
                    "test accuracy", "GFLOPs", "trials"), tuple(cells))]
 

@@ -143,7 +143,7 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
                          "baseline_low": base.low, "baseline_high": base.high,
                          "pretrain_low": pre.low, "pretrain_high": pre.high,
                          "savings_low": low, "savings_high": high,
-                         "resolved": bool(low > 1 or high < 1)})
+                         "resolved": resolved(low, high)})
     return pd.DataFrame(rows, columns=SAVINGS_COLUMNS)
 
 
@@ -160,6 +160,12 @@ def saving_interval(base: Reach, pre: Reach) -> tuple[float, float]:
     if not np.isfinite(pre.flops):
         return (0.0, 0.0) if np.isfinite(base.flops) else (np.nan, np.nan)
     return savings_ratio(base.low, pre.high), savings_ratio(base.high, pre.low)
+
+
+def resolved(low: float, high: float) -> bool:
+    """Whether the evaluations resolve a saving: its interval lies wholly on one side of 1
+    (NaN, when neither side reaches the target: not resolved)."""
+    return bool(low > 1 or high < 1)
 
 
 BAND_FLOOR, BAND_CEILING = 0.05, 200.0  # where a log-scale figure draws an interval's 0 and inf
@@ -258,11 +264,11 @@ class Headline:
         low, high = self.interval
         if not (low == low and high == high):  # NaN: none known
             return ""
-        resolved = "" if low > 1 or high < 1 else ", not resolved"
+        unsure = "" if resolved(low, high) else ", not resolved"
         if more:
             low, high = (np.inf if high == 0 else 1 / high), (np.inf if low == 0 else 1 / low)
         span = f"{low:.2f}x or more" if high == np.inf else f"{low:.2f}-{high:.2f}x"
-        return f"; {span}{' more' if more else ''} from the evaluations either side{resolved}"
+        return f"; {span}{' more' if more else ''} from the evaluations either side{unsure}"
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:
