@@ -183,9 +183,9 @@ def _gflops_words(row: dict[str, Any]) -> str:
     0.0445 selecting the small set)'."""
     selection = row.get("selection_flops")
     if not _known(selection) or not selection:
-        return f"{row['train_flops'] / 1e9:.4g} GFLOPs of training"
-    return (f"{row[COMPUTE] / 1e9:.4g} GFLOPs ({row['train_flops'] / 1e9:.4g} of training, "
-            f"{selection / 1e9:.3g} selecting the small set)")
+        return f"{row['train_flops'] / GIGA:.4g} GFLOPs of training"
+    return (f"{row[COMPUTE] / GIGA:.4g} GFLOPs ({row['train_flops'] / GIGA:.4g} of training, "
+            f"{selection / GIGA:.3g} selecting the small set)")
 
 
 def _known(value: Any) -> bool:
@@ -232,8 +232,8 @@ def _savings_hover(row: dict[str, Any]) -> str:
         f"target {row['target_accuracy']:.2%}: saving {row['savings']:.2f}x "
         f"(interval {row['savings_low']:.2f}-{row['savings_high']:.2f}x from every run's "
         "evaluations either side" + ("" if row["resolved"] else ", not resolved") + ")",
-        f"ordinary training {row['baseline_flops'] / 1e9:.4g} GFLOPs ({row['baseline_trial']})",
-        f"pretraining {row['pretrain_flops'] / 1e9:.4g} GFLOPs ({row['pretrain_trial']})"))
+        f"ordinary training {row['baseline_flops'] / GIGA:.4g} GFLOPs ({row['baseline_trial']})",
+        f"pretraining {row['pretrain_flops'] / GIGA:.4g} GFLOPs ({row['pretrain_trial']})"))
 
 
 def _layout(fig: Any, title: str) -> Any:

@@ -318,3 +318,23 @@ def test_the_frontier_scheduler_judges_validation_accuracy_where_it_is_held_out(
         spec = parse_spec({"scheduler": "frontier", "early_stopping": options, "fixed": fixed},
                           "s.yaml")
         assert _scheduler(spec, settings, "digits", 1437, {}).options.metric == metric
+
+
+@pytest.mark.parametrize("name, kind", [("tpe", optuna.samplers.TPESampler),
+                                        ("nsga2", optuna.samplers.NSGAIISampler),
+                                        ("random", optuna.samplers.RandomSampler)])
+def test_every_sampler_searches_the_widest_preset_s_space(tmp_path, name, kind):
+    from search_spaces.presets import load_preset
+    from search_spaces.space import beyond_data
+    from search_spaces.spec import SAMPLERS
+    from sweep.launcher import _sampler
+
+    assert name in SAMPLERS
+    sampler = _sampler(name, seed=0)
+    assert type(sampler) is kind
+    spec = load_preset("frontier")  # conditional parameters, and a range of Q cut per model
+    configs = _run(_search(tmp_path, spec, sampler), 14)
+    assert len(configs) == 14  # past TPE's 10 random start-up trials
+    assert all(beyond_data(config) is None for config in configs)
+    assert len({tuple(sorted(c.items())) for c in configs}) == 14  # none repeated
+    assert [c["strategy"] for c in configs[:2]] == ["none", "none"]  # the baselines first

@@ -1,0 +1,114 @@
+"""Samplers side by side: which finds the better frontier for the same number of trials.
+
+The same preset (or sweep file) is run with each sampler (`--sampler tpe`, `nsga2`, `random`)
+for each sampler seed, one run at a time (interleaved by seed), each a real `sweep run` on a
+local Ray of `--num-cpus` CPUs. From each run's log:
+
+  hv        hypervolume of the anytime frontier (every evaluation), all trials and pretraining
+            trials, in (log10 compute, accuracy) against the reference (log10 of the largest
+            compute in any of the seed's runs, accuracy 0): as `sweep analyze` reports it
+  best      the best accuracy of any evaluation, of ordinary training and of pretraining
+  headline  `analysis.headlines`: ordinary training's best accuracy, and the least compute a
+            pretraining trial needs to reach it (within 0.5 pp), as a saving (each run's own
+            target: a sampler that finds better ordinary training sets itself a higher bar)
+
+Ratios are against the first sampler listed, in the same seed. Usage:
+  python bench/samplers.py [--preset frontier | --config FILE] [--num-samples N]
+      [--seeds 0 1 2 3] [--samplers tpe nsga2 random] [--num-cpus 2] [--out FILE.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import headlines, hypervolume, is_baseline, load_results
+from analysis.load import compute
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(source: list[str], sampler: str, seed: int, storage: str, num_samples: int | None,
+        num_cpus: int, name: str) -> tuple[pd.DataFrame, float]:
+    extra = [] if num_samples is None else ["--num-samples", str(num_samples)]
+    command = [str(Path(sys.executable).parent / "sweep"), "run", *source, *extra,
+               "--sampler", sampler, "--seed", str(seed), "--storage", storage,
+               "--name", name, "--num-cpus", str(num_cpus), "--no-analyze"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return load_results(f"{storage}/{name}"), wall
+
+
+def measure(df: pd.DataFrame, x_ref: float) -> dict:
+    points = df[compute(df) > 0]
+    ordinary = is_baseline(points)
+
+    def volume(rows: pd.DataFrame) -> float:
+        return hypervolume(np.log10(compute(rows).to_numpy(dtype=float)),
+                           rows["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
+
+    head = headlines(df)
+    h = head[0] if head else None
+    return {"trials": int(df["trial_id"].nunique()),
+            "pretraining_trials": int(df.loc[~is_baseline(df), "trial_id"].nunique()),
+            "hv_all": volume(points), "hv_pretraining": volume(points[~ordinary]),
+            "best_ordinary": float(points.loc[ordinary, "test_accuracy"].max()),
+            "best_pretraining": float(points.loc[~ordinary, "test_accuracy"].max()),
+            "target": h.baseline_accuracy if h else math.nan,
+            "saving": h.savings if h else math.nan}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="frontier")
+    parser.add_argument("--config")
+    parser.add_argument("--num-samples", type=int)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    parser.add_argument("--samplers", nargs="+", default=["tpe", "nsga2", "random"])
+    parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--out", help="write the per-run table here (CSV)")
+    args = parser.parse_args()
+    source = ["--config", args.config] if args.config else ["--preset", args.preset]
+    rows = []
+    with tempfile.TemporaryDirectory() as storage:
+        for seed in args.seeds:
+            runs = {}
+            for sampler in args.samplers:
+                runs[sampler] = run(source, sampler, seed, storage, args.num_samples,
+                                    args.num_cpus, name=f"s{seed}-{sampler}")
+                print(f"seed {seed} {sampler}: {runs[sampler][1]:.1f} s", flush=True)
+            reference = math.log10(max(float(compute(df).max()) for df, _ in runs.values()))
+            for sampler, (df, wall) in runs.items():
+                rows.append({"seed": seed, "sampler": sampler, "wall_s": wall,
+                             **measure(df, reference)})
+    table = pd.DataFrame(rows)
+    first = table[table["sampler"] == args.samplers[0]].set_index("seed")
+    for column in ("hv_all", "hv_pretraining"):
+        table[f"{column}_ratio"] = table[column] / table["seed"].map(first[column])
+    if args.out:
+        table.to_csv(args.out, index=False)
+    print()
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print()
+    print(table.groupby("sampler", sort=False).agg(
+        runs=("seed", "size"), wall_s=("wall_s", "median"),
+        hv_all_ratio=("hv_all_ratio", "median"), hv_all_ratio_min=("hv_all_ratio", "min"),
+        hv_pre_ratio=("hv_pretraining_ratio", "median"),
+        hv_pre_ratio_min=("hv_pretraining_ratio", "min"),
+        best_ordinary=("best_ordinary", "median"), best_pretraining=("best_pretraining", "median"),
+        saving_median=("saving", "median")).to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
