@@ -12,7 +12,9 @@ local Ray of `--num-cpus` CPUs. From each run's log:
             pretraining trial needs to reach it (within 0.5 pp), as a saving (each run's own
             target: a sampler that finds better ordinary training sets itself a higher bar)
 
-Ratios are against the first sampler listed, in the same seed. Usage:
+Ratios are against the first sampler listed, in the same seed. A sampler listed twice runs
+twice (`tpe tpe`): two sweeps of the same sampler and seed differ where trials run side by side,
+as the order in which their results arrive changes what is sampled next. Usage:
   python bench/samplers.py [--preset frontier | --config FILE] [--num-samples N]
       [--seeds 0 1 2 3] [--samplers tpe nsga2 random] [--num-cpus 2] [--out FILE.csv]
 """
@@ -69,6 +71,12 @@ def measure(df: pd.DataFrame, x_ref: float) -> dict:
             "saving": h.savings if h else math.nan}
 
 
+def label(samplers: list[str], i: int) -> str:
+    """A sampler's name, with its repeat's number where it is listed again ('tpe', 'tpe#2')."""
+    n = samplers[:i + 1].count(samplers[i])
+    return samplers[i] if n == 1 else f"{samplers[i]}#{n}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="frontier")
@@ -83,14 +91,14 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as storage:
         for seed in args.seeds:
-            runs = {}
-            for sampler in args.samplers:
-                runs[sampler] = run(source, sampler, seed, storage, args.num_samples,
-                                    args.num_cpus, name=f"s{seed}-{sampler}")
-                print(f"seed {seed} {sampler}: {runs[sampler][1]:.1f} s", flush=True)
-            reference = math.log10(max(float(compute(df).max()) for df, _ in runs.values()))
-            for sampler, (df, wall) in runs.items():
-                rows.append({"seed": seed, "sampler": sampler, "wall_s": wall,
+            runs = []
+            for i, sampler in enumerate(args.samplers):
+                runs.append(run(source, sampler, seed, storage, args.num_samples,
+                                args.num_cpus, name=f"s{seed}-{i}-{sampler}"))
+                print(f"seed {seed} {sampler}: {runs[-1][1]:.1f} s", flush=True)
+            reference = math.log10(max(float(compute(df).max()) for df, _ in runs))
+            for i, (df, wall) in enumerate(runs):
+                rows.append({"seed": seed, "sampler": label(args.samplers, i), "wall_s": wall,
                              **measure(df, reference)})
     table = pd.DataFrame(rows)
     first = table[table["sampler"] == args.samplers[0]].set_index("seed")
