@@ -6,7 +6,8 @@ local Ray of `--num-cpus` CPUs. From each run's log:
 
   hv        hypervolume of the anytime frontier (every evaluation), all trials and pretraining
             trials, in (log10 compute, accuracy) against the reference (log10 of the largest
-            compute in any of the seed's runs, accuracy 0): as `sweep analyze` reports it
+            compute in any of the seed's runs, accuracy 0): computed as `sweep analyze`
+            computes it, with this reference
   best      the best accuracy of any evaluation, of ordinary training and of pretraining
   headline  `analysis.headlines`: ordinary training's best accuracy, and the least compute a
             pretraining trial needs to reach it (within 0.5 pp), as a saving (each run's own
@@ -87,7 +88,10 @@ def main() -> None:
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--out", help="write the per-run table here (CSV)")
     args = parser.parse_args()
-    source = ["--config", args.config] if args.config else ["--preset", args.preset]
+    source = (["--config", str(Path(args.config).resolve())] if args.config
+              else ["--preset", args.preset])
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error("--seeds: each seed once (list a sampler twice to repeat it)")
     rows = []
     with tempfile.TemporaryDirectory() as storage:
         for seed in args.seeds:
