@@ -80,11 +80,18 @@ def sweep_file(source: Path, scheduler: str, storage: str, name: str) -> Path:
 
 def run(source: Path, scheduler: str, seed: int, storage: str, num_samples: int | None,
         num_cpus: int, name: str) -> tuple[pd.DataFrame, float]:
+    return sweep_run(["--config", str(sweep_file(source, scheduler, storage, name)),
+                      "--sampler", "random"], seed, storage, num_samples, num_cpus, name)
+
+
+def sweep_run(source: list[str], seed: int, storage: str, num_samples: int | None,
+              num_cpus: int, name: str) -> tuple[pd.DataFrame, float]:
+    """`sweep run` with `source` (a preset or sweep file, and any overrides) as a user types
+    it, without its analysis: the sweep's log and the command's wall time."""
     extra = [] if num_samples is None else ["--num-samples", str(num_samples)]
-    command = [str(Path(sys.executable).parent / "sweep"), "run", "--config",
-               str(sweep_file(source, scheduler, storage, name)), *extra,
-               "--sampler", "random", "--seed", str(seed), "--storage", storage,
-               "--name", name, "--num-cpus", str(num_cpus), "--no-analyze"]
+    command = [str(Path(sys.executable).parent / "sweep"), "run", *source, *extra,
+               "--seed", str(seed), "--storage", storage, "--name", name,
+               "--num-cpus", str(num_cpus), "--no-analyze"]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start

@@ -4,6 +4,7 @@ The same preset (or sweep file) is run with each sampler (`--sampler tpe`, `nsga
 for each sampler seed, one run at a time (interleaved by seed), each a real `sweep run` on a
 local Ray of `--num-cpus` CPUs. From each run's log:
 
+  compute   the sweep's total: every trial's training + evaluation FLOPs (+ small-set building)
   hv        hypervolume of the anytime frontier (every evaluation), all trials and pretraining
             trials, in (log10 compute, accuracy) against the reference (log10 of the largest
             compute in any of the seed's runs, accuracy 0): computed as `sweep analyze`
@@ -24,52 +25,36 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from early_stopping import measure as sweep_measures  # bench/, beside this file
+from early_stopping import sweep_run
 
-from analysis import headlines, hypervolume, is_baseline, load_results
+from analysis import is_baseline
 from analysis.load import compute
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(source: list[str], sampler: str, seed: int, storage: str, num_samples: int | None,
         num_cpus: int, name: str) -> tuple[pd.DataFrame, float]:
-    extra = [] if num_samples is None else ["--num-samples", str(num_samples)]
-    command = [str(Path(sys.executable).parent / "sweep"), "run", *source, *extra,
-               "--sampler", sampler, "--seed", str(seed), "--storage", storage,
-               "--name", name, "--num-cpus", str(num_cpus), "--no-analyze"]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return load_results(f"{storage}/{name}"), wall
+    return sweep_run([*source, "--sampler", sampler], seed, storage, num_samples, num_cpus,
+                     name)
 
 
 def measure(df: pd.DataFrame, x_ref: float) -> dict:
+    """bench/early_stopping.py's measures (compute, hypervolumes, headline), and the best
+    accuracy each side reached."""
     points = df[compute(df) > 0]
     ordinary = is_baseline(points)
-
-    def volume(rows: pd.DataFrame) -> float:
-        return hypervolume(np.log10(compute(rows).to_numpy(dtype=float)),
-                           rows["test_accuracy"].to_numpy(dtype=float), (x_ref, 0.0))
-
-    head = headlines(df)
-    h = head[0] if head else None
-    return {"trials": int(df["trial_id"].nunique()),
+    measures = sweep_measures(df, x_ref)
+    return {"trials": measures["trials"],
             "pretraining_trials": int(df.loc[~is_baseline(df), "trial_id"].nunique()),
-            "hv_all": volume(points), "hv_pretraining": volume(points[~ordinary]),
+            "compute_gflops": measures["compute_gflops"],
+            "hv_all": measures["hv_all"], "hv_pretraining": measures["hv_pretraining"],
             "best_ordinary": float(points.loc[ordinary, "test_accuracy"].max()),
             "best_pretraining": float(points.loc[~ordinary, "test_accuracy"].max()),
-            "target": h.baseline_accuracy if h else math.nan,
-            "saving": h.savings if h else math.nan}
+            "target": measures["baseline_accuracy"], "saving": measures["saving"]}
 
 
 def label(samplers: list[str], i: int) -> str:
