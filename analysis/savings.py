@@ -225,8 +225,9 @@ class Headline:
         return (f"{self.dataset}: ordinary training reached its best {self.accuracy_words} in "
                 f"the last tenth of its {self.baseline_cut_at:g} epochs, and then they ran out: "
                 "it may still have been improving, so this is the saving against training of "
-                "that length (more finetune_epochs, or a stopping rule, would tell it against "
-                "converged training)")
+                "that length (ordinary_training_epochs in a sweep file runs it longer; a "
+                "stopping rule on both sides, as the paper preset has, compares converged "
+                "training)")
 
     @property
     def accuracy_words(self) -> str:

@@ -59,8 +59,10 @@ def parse_settings(text: str) -> dict:
 
 
 def same_headline(got: dict, base: dict) -> bool:
-    """The same configuration reaches the same target with the same saving (within 0.5%)."""
-    return bool(got["saving_trial"] == base["saving_trial"]
+    """The same configuration reaches the same target with the same saving (within 0.5%), or
+    no configuration reaches the same target."""
+    trials = got["saving_trial"], base["saving_trial"]
+    return bool((trials[0] == trials[1] or all(pd.isna(t) for t in trials))
                 and got["baseline_accuracy"] == base["baseline_accuracy"]
                 and math.isclose(got["saving"], base["saving"], rel_tol=0.005))
 
@@ -187,6 +189,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as temporary:
         storage = args.keep or temporary
+        Path(storage).mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
             reference = None
             for i, scheduler in enumerate(args.schedulers):

@@ -31,12 +31,13 @@ SEARCH_ONLY = ("size_by",)
 def define_space(trial: Any, spec: SweepSpec, dataset: str) -> dict[str, Any]:
     """Optuna define-by-run function for one dataset's study (bind the last two with partial)."""
     search = spec.search
-    constants = {**spec.fixed, "dataset": dataset}
     chosen: dict[str, Any] = {}
     if _unsampled_baseline(trial, spec):
-        strategy = constants["strategy"] = "none"
+        strategy = "none"
+        constants = {**spec.constants(dataset, strategy), "strategy": strategy}
     else:
         strategy = trial.suggest_categorical("strategy", list(spec.strategies))
+        constants = spec.constants(dataset, strategy)
     size_by = None
     if strategy in SIZED_STRATEGIES:
         size_by = trial.suggest_categorical("size_by", list(search.get("size_by", SIZE_BY)))

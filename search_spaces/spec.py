@@ -19,6 +19,8 @@ completely here, before Ray starts: every problem is a one-line `ConfigError`.
       lr: {low: 3.0e-4, high: 3.0e-3, log: true}
     baselines: [{}]            # ordinary-training trials run first (strategy none), sampled
                                # or not (without none in strategy, only these run)
+    ordinary_training_epochs: 40   # ordinary training's epochs where they differ from
+                               # finetune_epochs: its curve then spans the pretraining trials'
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ import yaml
 
 from common.errors import ConfigError
 from search_spaces.stopping import MARGIN_MAX, FrontierOptions
-from trainables.config import DATASETS, SIZED_STRATEGIES, STRATEGIES, TrialConfig, check_choice
+from trainables.config import (
+    DATASETS,
+    MAX_EPOCHS,
+    SIZED_STRATEGIES,
+    STRATEGIES,
+    TrialConfig,
+    check_choice,
+)
 from trainables.sizing import check_ratio_fits, largest_ratio
 
 # Swept values, by role (the tuning playbook's words): scientific ones are what a study is about,
@@ -55,7 +64,7 @@ SIZES = ("subset_fraction", "overdetermination_ratio")
 NOT_FIXABLE = {"dataset", "strategy", *SIZES}
 MAX_SAMPLES = 1_000_000
 TOP_LEVEL = {"description", "datasets", "num_samples", "sampler", "scheduler", "early_stopping",
-             "fixed", "search", "baselines"}
+             "fixed", "search", "baselines", "ordinary_training_epochs"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,10 @@ class SweepSpec:
     fixed: dict[str, Any] = field(default_factory=dict)
     search: dict[str, Domain] = field(default_factory=dict)
     baselines: tuple[dict[str, Any], ...] = ({},)
+    # ordinary training's epochs on the full set, where they differ from the fixed
+    # finetune_epochs: a pretraining trial spends its pretraining on top of those, and a
+    # baseline that stops at them leaves its curve short of the compute that trial spends
+    ordinary_training_epochs: int | None = None
 
     @property
     def frontier_options(self) -> FrontierOptions:
@@ -113,7 +126,17 @@ class SweepSpec:
                 "num_samples": self.num_samples, "sampler": self.sampler,
                 "scheduler": self.scheduler, "early_stopping": dict(self.early_stopping),
                 "fixed": dict(self.fixed), "search": search,
-                "baselines": [dict(b) for b in self.baselines]}
+                "baselines": [dict(b) for b in self.baselines],
+                **({} if self.ordinary_training_epochs is None
+                   else {"ordinary_training_epochs": self.ordinary_training_epochs})}
+
+    def constants(self, dataset: str, strategy: str | None = None) -> dict[str, Any]:
+        """The settings a trial of `dataset` does not search: the fixed ones, with ordinary
+        training's own epochs for strategy none (`strategy` None: before it is chosen)."""
+        constants = {**self.fixed, "dataset": dataset}
+        if strategy == "none" and self.ordinary_training_epochs is not None:
+            constants["finetune_epochs"] = self.ordinary_training_epochs
+        return constants
 
     def validate(self) -> None:
         if not self.datasets:
@@ -138,13 +161,22 @@ class SweepSpec:
             if key in self.search:
                 raise ConfigError(f"{key!r} is both fixed and searched")
         _check_search(self.search)
+        if self.ordinary_training_epochs is not None:
+            epochs = self.ordinary_training_epochs
+            if (not isinstance(epochs, int) or isinstance(epochs, bool)
+                    or not 1 <= epochs <= MAX_EPOCHS):
+                raise ConfigError("ordinary_training_epochs must be a whole number of epochs in "
+                                  f"[1, {MAX_EPOCHS:,}], got {epochs!r}")
+            if "finetune_epochs" in self.search:
+                raise ConfigError("ordinary_training_epochs: finetune_epochs is searched, so "
+                                  "ordinary training's epochs are too; set one or the other")
         for dataset in self.datasets:
             for settings in self._corners(dataset):
                 TrialConfig.from_dict(settings)  # raises ConfigError naming the bad value
 
     def _corners(self, dataset: str):
         """Trial settings at the edges of the space: each one must be a valid trial."""
-        base = {**self.fixed, "dataset": dataset}
+        base = self.constants(dataset)
         nuisance = [(k, d) for k, d in self.search.items() if k in NUISANCE]
         for key, domain in nuisance:
             for value in _edges(domain):
@@ -163,14 +195,14 @@ class SweepSpec:
                     check_ratio_fits(TrialConfig.from_dict(self._roomiest(base)), low)
                     sizes += [{"overdetermination_ratio": v}
                               for v in _edges(self.search["overdetermination_ratio"])]
-            settings = {**base, "strategy": strategy}
+            settings = {**self.constants(dataset, strategy), "strategy": strategy}
             for size in sizes:
                 yield {**settings, **size}
             if strategy != "none" and "pretrain_epochs" in self.search:
                 for value in _edges(self.search["pretrain_epochs"]):
                     yield {**settings, **sizes[0], "pretrain_epochs": value}
         for baseline in self.baselines:
-            yield {**base, "strategy": "none", **baseline}
+            yield {**self.constants(dataset, "none"), "strategy": "none", **baseline}
 
     def _roomiest(self, base: dict[str, Any]) -> dict[str, Any]:
         """Ordinary-training settings of the model, among those searched, that allows the
@@ -251,6 +283,7 @@ def _parse(data: Any) -> SweepSpec:
         fixed=fixed,
         search=search,
         baselines=tuple({k: v for k, v in b.items() if k != "strategy"} for b in baselines),
+        ordinary_training_epochs=data.get("ordinary_training_epochs"),
     )
     spec.validate()
     if spec.early_stopping and spec.scheduler != "frontier":

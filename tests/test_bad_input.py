@@ -297,6 +297,11 @@ CASES = [
     Case("config-baseline-outside-the-space", "config",
          _yaml("search: {strategy: [none], lr: {low: 3.0e-4, high: 3.0e-3, log: true}}\n"
                "baselines: [{lr: 0.1}]\n"), "baselines: lr 0.1 is outside search.lr"),
+    Case("config-ordinary-epochs-zero", "config", _yaml("ordinary_training_epochs: 0\n"),
+         "ordinary_training_epochs must be a whole number of epochs in [1, 100,000], got 0"),
+    Case("config-ordinary-epochs-and-searched-epochs", "config",
+         _yaml("search: {finetune_epochs: [5, 10]}\nordinary_training_epochs: 20\n"),
+         "ordinary_training_epochs: finetune_epochs is searched"),
     Case("config-negative-pretrain-epochs", "config",
          _yaml("search: {strategy: [random], size_by: [fraction],\n"
                "         subset_fraction: {low: 0.1, high: 0.2}, pretrain_epochs: {low: -3, high: 5}}\n"),

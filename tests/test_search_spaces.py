@@ -136,3 +136,56 @@ def test_a_range_of_q_is_judged_by_the_model_searched_that_allows_most():
     assert parse_spec(narrow, "s.yaml").search["width"] == (1, 2)
     with pytest.raises(ConfigError, match="cnn width 6: P=3,784"):
         parse_spec({"search": {**narrow["search"], "width": [6, 8]}}, "s.yaml")
+
+
+def test_ordinary_training_runs_its_own_epochs_and_pretraining_the_fixed_ones():
+    from search_spaces import baseline_points
+
+    # The quick preset's case: a pretraining trial spends up to 30 epochs on half the data on top
+    # of its 12 on the full set; a baseline of 12 epochs would leave its curve short of that.
+    spec = parse_spec({"fixed": {"finetune_epochs": 12},
+                       "search": {"strategy": ["none", "random"], "size_by": ["fraction"],
+                                  "subset_fraction": {"low": 0.1, "high": 0.5},
+                                  "pretrain_epochs": {"low": 1, "high": 30}, "seed": [0, 1]},
+                       "baselines": [{"seed": 1}], "ordinary_training_epochs": 40}, "s.yaml")
+    assert parse_spec(spec.to_dict(), "saved") == spec  # a resumed sweep keeps it
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for point in baseline_points(spec):
+        study.enqueue_trial(point)
+    epochs = {}
+    for _ in range(30):
+        trial = study.ask()
+        constants = define_space(trial, spec, "digits")
+        config = TrialConfig.from_dict(trial_settings({**trial.params, **constants}))
+        epochs.setdefault(config.strategy, set()).add(config.finetune_epochs)
+        study.tell(trial, [0.5, 1.0])
+    assert epochs == {"none": {40}, "random": {12}}  # the baseline and the sampled ones alike
+    # ordinary training only as the baselines (none not sampled): the same
+    only = parse_spec({**spec.to_dict(), "search": {**spec.to_dict()["search"],
+                                                     "strategy": ["random"]}}, "s.yaml")
+    study = optuna.create_study()
+    study.enqueue_trial(baseline_points(only)[0])
+    assert define_space(study.ask(), only, "digits")["finetune_epochs"] == 40
+    # without the key, every trial fine-tunes for the fixed epochs, as before
+    plain = parse_spec({**spec.to_dict(), "ordinary_training_epochs": None}, "s.yaml")
+    assert plain.constants("digits", "none")["finetune_epochs"] == 12
+    assert "ordinary_training_epochs" not in plain.to_dict()
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "ordinary_training_epochs must be a whole number of epochs in [1, 100,000], got 0"),
+    (True, "got True"),
+    (2.5, "got 2.5"),
+    (10**12, "got 1000000000000"),
+])
+def test_ordinary_training_epochs_that_cannot_run_are_refused(value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_spec({"ordinary_training_epochs": value}, "s.yaml")
+
+
+def test_ordinary_training_epochs_beside_searched_fine_tuning_epochs_are_refused():
+    with pytest.raises(ConfigError, match="s.yaml: ordinary_training_epochs: finetune_epochs is "
+                                          "searched"):
+        parse_spec({"search": {"finetune_epochs": [5, 10]}, "ordinary_training_epochs": 20},
+                   "s.yaml")

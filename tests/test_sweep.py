@@ -220,7 +220,7 @@ def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path, sto
                       search={"strategy": ["none", "random"], "size_by": ["fraction"],
                               "subset_fraction": {"low": 0.1, "high": 0.5},
                               "pretrain_epochs": {"low": 5, "high": 10}, "seed": [0, 1, 2]},
-                      baselines=[{"seed": 0}])
+                      baselines=[{"seed": 0}], ordinary_training_epochs=20)
     folder = store / "long"
     driver = subprocess.Popen(
         [*sweep_command(), "run", "--config", str(spec), "--num-cpus", "2",
@@ -241,6 +241,9 @@ def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path, sto
     assert_log_complete(df, trials=6)
     for _, rows in df.groupby("trial_id"):
         assert_rows_match_replay(rows)
+    # ordinary training ran its own 20 epochs, the other trials 15, through the crash and resume
+    epochs = df.groupby("trial_id").last().groupby("strategy")["finetune_epochs"].unique()
+    assert {k: list(v) for k, v in epochs.items()} == {"none": [20], "random": [15]}
     study = optuna.load_study(study_name="long-digits", storage=folder.study_url())
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 6  # each finished trial once
