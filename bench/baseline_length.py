@@ -4,8 +4,11 @@ Ordinary training's curve is cut at each of `--epochs` (its rows after that epoc
 headline computed again (`analysis.headlines`): ordinary training's best accuracy, the target,
 and the least compute a pretraining trial needs to reach it, as a saving. With a constant
 learning rate a shorter run is the same training up to its end, so the cut stands for a sweep
-whose ordinary training ran that long (less its final evaluation at exactly that epoch). Also
-per sweep: the compute of its costliest pretraining trial, in epochs of ordinary training.
+whose ordinary training ran that long (a shorter run also evaluates at its very end; the cut's
+last evaluation is the one before). Not for a sweep with a scheduler: one that stops trials
+would have judged them against a different ordinary training; cut the `none` runs. Also per
+sweep: the compute of its costliest pretraining trial, in epochs of ordinary training (its
+compute per epoch, from one model of ordinary training). One dataset per sweep.
 
 Run sweeps with ordinary training longer than any cut first, e.g.
   python bench/early_stopping.py --config bench/quick_ordinary_40.yaml --seeds 0 1 2 3 \
@@ -54,7 +57,11 @@ def main() -> None:
             if epochs > longest:
                 raise SystemExit(f"{sweep}: ordinary training ran {longest:g} epochs, not "
                                  f"{epochs:g}")
-            (h,) = headlines(cut(df, epochs))
+            found = headlines(cut(df, epochs))
+            if len(found) != 1:
+                raise SystemExit(f"{sweep}: expected one dataset with ordinary training and "
+                                 f"pretraining, found {len(found)}")
+            h = found[0]
             rows.append({"sweep": Path(sweep).name, "ordinary_epochs": epochs,
                          "target": h.baseline_accuracy, "saving": h.savings,
                          "interval_low": h.interval[0], "interval_high": h.interval[1],

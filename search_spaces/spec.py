@@ -41,6 +41,7 @@ from trainables.config import (
     SIZED_STRATEGIES,
     STRATEGIES,
     TrialConfig,
+    _convert,
     check_choice,
 )
 from trainables.sizing import check_ratio_fits, largest_ratio
@@ -170,6 +171,9 @@ class SweepSpec:
             if "finetune_epochs" in self.search:
                 raise ConfigError("ordinary_training_epochs: finetune_epochs is searched, so "
                                   "ordinary training's epochs are too; set one or the other")
+            if "none" not in self.strategies and not self.baselines:
+                raise ConfigError("ordinary_training_epochs: no ordinary training runs (none is "
+                                  "not among search.strategy and there are no baselines)")
         for dataset in self.datasets:
             for settings in self._corners(dataset):
                 TrialConfig.from_dict(settings)  # raises ConfigError naming the bad value
@@ -214,6 +218,11 @@ class SweepSpec:
                                          "width": width}.items() if v is not None}
                       for model in models for width in widths]
         return max(candidates, key=largest_ratio)
+
+
+def _whole(key: str, value: Any) -> int | None:
+    """A whole number as a fixed setting takes one (20, 20.0 or "20"), or None."""
+    return None if value is None else _convert(key, value, "int")
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:
@@ -283,7 +292,8 @@ def _parse(data: Any) -> SweepSpec:
         fixed=fixed,
         search=search,
         baselines=tuple({k: v for k, v in b.items() if k != "strategy"} for b in baselines),
-        ordinary_training_epochs=data.get("ordinary_training_epochs"),
+        ordinary_training_epochs=_whole("ordinary_training_epochs",
+                                        data.get("ordinary_training_epochs")),
     )
     spec.validate()
     if spec.early_stopping and spec.scheduler != "frontier":

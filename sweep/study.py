@@ -303,7 +303,7 @@ class SweepSearch(OptunaSearch):
 
     def _runnable(self, params: dict[str, Any]) -> bool:
         spec, dataset = self._space_of()
-        return beyond_data({**spec.fixed, "dataset": dataset, **params}) is None
+        return beyond_data({**spec.constants(dataset, params.get("strategy")), **params}) is None
 
     def _unexplored(self) -> list[dict] | None:
         """The space's runnable configurations no trial has run (None: the space cannot be

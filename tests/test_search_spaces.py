@@ -176,12 +176,26 @@ def test_ordinary_training_runs_its_own_epochs_and_pretraining_the_fixed_ones():
 @pytest.mark.parametrize("value, message", [
     (0, "ordinary_training_epochs must be a whole number of epochs in [1, 100,000], got 0"),
     (True, "got True"),
-    (2.5, "got 2.5"),
+    (2.5, "ordinary_training_epochs must be a whole number, got 2.5"),
+    ("many", "ordinary_training_epochs must be a whole number, got 'many'"),
     (10**12, "got 1000000000000"),
 ])
 def test_ordinary_training_epochs_that_cannot_run_are_refused(value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_spec({"ordinary_training_epochs": value}, "s.yaml")
+
+
+def test_ordinary_training_epochs_are_read_as_a_fixed_whole_number_is():
+    for written in (20, 20.0, "20"):
+        spec = parse_spec({"ordinary_training_epochs": written}, "s.yaml")
+        assert spec.ordinary_training_epochs == 20
+
+
+def test_ordinary_training_epochs_without_ordinary_training_are_refused():
+    with pytest.raises(ConfigError, match="s.yaml: ordinary_training_epochs: no ordinary "
+                                          "training runs"):
+        parse_spec({"search": {"strategy": ["class_mean"]}, "baselines": [],
+                    "ordinary_training_epochs": 20}, "s.yaml")
 
 
 def test_ordinary_training_epochs_beside_searched_fine_tuning_epochs_are_refused():

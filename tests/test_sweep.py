@@ -241,7 +241,7 @@ def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path, sto
     assert_log_complete(df, trials=6)
     for _, rows in df.groupby("trial_id"):
         assert_rows_match_replay(rows)
-    # ordinary training ran its own 20 epochs, the other trials 15, through the crash and resume
+    # ordinary training ran its own 20 epochs, the other trials 15
     epochs = df.groupby("trial_id").last().groupby("strategy")["finetune_epochs"].unique()
     assert {k: list(v) for k, v in epochs.items()} == {"none": [20], "random": [15]}
     study = optuna.load_study(study_name="long-digits", storage=folder.study_url())
