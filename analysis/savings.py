@@ -9,6 +9,7 @@ at or above a are counted; evaluations are finer than an epoch).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,6 +216,11 @@ class Headline:
     baseline_cut_at: float | None = None
     # the saving's interval from the evaluations either side of each crossing (saving_interval)
     interval: tuple[float, float] = (np.nan, np.nan)
+    # where no pretraining trial reaches the target: the most accurate one's best accuracy, its
+    # settings, and the least compute each side needs to reach that accuracy
+    closest: float = np.nan
+    closest_config: dict[str, Any] | None = None
+    closest_flops: tuple[float, float] = (np.nan, np.nan)  # (ordinary training, pretraining)
 
     @property
     def caveat(self) -> str | None:
@@ -238,7 +244,7 @@ class Headline:
         reach = (f"ordinary training's best {self.accuracy_words} {self.baseline_accuracy:.2%} "
                  f"(within {tolerance * 100:.1f} pp)")
         if not np.isfinite(self.pretrain_flops):
-            return f"{self.dataset}: no pretraining configuration reaches {reach}"
+            return f"{self.dataset}: no pretraining configuration reaches {reach}{self._closest()}"
         if self.baseline_flops == 0:
             return (f"{self.dataset}: ordinary training reaches its best {self.accuracy_words} "
                     f"{self.baseline_accuracy:.2%} untrained (at its first evaluation): there "
@@ -257,6 +263,20 @@ class Headline:
         return (f"{self.dataset}: the best pretraining configuration ({how}) needs "
                 f"{1 / self.savings:.2f}x more FLOPs than ordinary training to reach {reach} "
                 f"{flops}")
+
+    def _closest(self) -> str:
+        """'; the closest, <how>, reaches 94.17% with 1.76x fewer FLOPs than ordinary training
+        needs for that (7.03 vs 12.4 GFLOPs)', or '' where no pretraining trial was evaluated."""
+        if self.closest_config is None or not self.closest == self.closest:
+            return ""
+        words = f"; the closest, {describe_config(self.closest_config)}, reaches {self.closest:.2%}"
+        base, pre = self.closest_flops
+        if not (np.isfinite(base) and np.isfinite(pre)) or base == 0 or pre == 0:
+            return words
+        ratio = base / pre
+        compare = f"{ratio:.2f}x fewer" if ratio >= 1 else f"{1 / ratio:.2f}x more"
+        return (f"{words} with {compare} FLOPs than ordinary training needs for that "
+                f"({format_gflops(pre / 1e9)} vs {format_gflops(base / 1e9)} GFLOPs)")
 
     def _interval_words(self, more: bool = False) -> str:
         """'; 1.06-1.11x from the evaluations either side', with ', not resolved' when the
@@ -290,10 +310,28 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         config = {} if trial is None else final_rows(pretrained[
             (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
         ]).iloc[0].to_dict()
-        out.append(Headline(dataset, best, target, base_flops, pre_flops,
+        headline = Headline(dataset, best, target, base_flops, pre_flops,
                             savings_ratio(base_flops, pre_flops), config, metric,
-                            _cut_short(baseline, metric, best), saving_interval(base, pre)))
+                            _cut_short(baseline, metric, best), saving_interval(base, pre))
+        if trial is None and pretrained[metric].notna().any():
+            out.append(_with_closest(headline, baseline, pretrained, metric))
+        else:
+            out.append(headline)
     return out
+
+
+def _with_closest(headline: Headline, baseline: pd.DataFrame, pretrained: pd.DataFrame,
+                  metric: str) -> Headline:
+    """The headline with the most accurate pretraining trial, where none reaches the target."""
+    row = pretrained.loc[pretrained[metric].idxmax()]
+    closest = float(row[metric])
+    trial = pretrained[(pretrained["sweep"] == row["sweep"])
+                       & (pretrained["trial_id"] == row["trial_id"])]
+    base, _ = least_to_reach(trial_curves(baseline, metric), closest)
+    pre, _ = least_to_reach(trial_curves(pretrained, metric), closest)
+    return dataclasses.replace(headline, closest=closest,
+                               closest_config=final_rows(trial).iloc[0].to_dict(),
+                               closest_flops=(base.flops, pre.flops))
 
 
 LATE = 0.9  # a best at or after this share of a trial's epochs came late: it may not be its last

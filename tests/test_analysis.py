@@ -145,6 +145,12 @@ def test_headline_when_pretraining_never_gets_there():
     weak = [r | {"test_accuracy": min(r["test_accuracy"], 0.6)} for r in PRE]
     [h] = headlines(pd.DataFrame(BASE + weak))
     assert h.pretrain_flops == math.inf and "no pretraining configuration reaches" in h.sentence()
+    # how close it came: its best accuracy, and what each side needs to reach that
+    assert h.closest == 0.6
+    assert h.closest_flops == pytest.approx((100 + 100 / 3, 50 + 10))  # 0.5 -> 0.8 at 100 -> 200
+    assert h.sentence().endswith("; the closest, random pretraining on K=50 (50.0%, Q=2) for 3 "
+                                 "epochs, reaches 60.00% with 2.22x fewer FLOPs than ordinary "
+                                 "training needs for that (6e-08 vs 1.33e-07 GFLOPs)")
 
 
 def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
