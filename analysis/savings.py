@@ -323,7 +323,7 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
 def _with_closest(headline: Headline, baseline: pd.DataFrame, pretrained: pd.DataFrame,
                   metric: str) -> Headline:
     """The headline with the most accurate pretraining trial, where none reaches the target."""
-    row = pretrained.loc[pretrained[metric].idxmax()]
+    row = pretrained.iloc[int(np.nanargmax(pretrained[metric].to_numpy(dtype=float)))]
     closest = float(row[metric])
     trial = pretrained[(pretrained["sweep"] == row["sweep"])
                        & (pretrained["trial_id"] == row["trial_id"])]
