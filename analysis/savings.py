@@ -221,6 +221,7 @@ class Headline:
     closest: float = np.nan
     closest_config: dict[str, Any] | None = None
     closest_flops: tuple[float, float] = (np.nan, np.nan)  # (ordinary training, pretraining)
+    closest_interval: tuple[float, float] = (np.nan, np.nan)  # of their ratio (saving_interval)
 
     @property
     def caveat(self) -> str | None:
@@ -265,24 +266,34 @@ class Headline:
                 f"{flops}")
 
     def _closest(self) -> str:
-        """'; the closest, <how>, reaches 94.17% with 1.76x fewer FLOPs than ordinary training
-        needs for that (7.03 vs 12.4 GFLOPs)', or '' where no pretraining trial was evaluated."""
+        """'; the most accurate, <how>, gets to 94.17% (0.61 pp short of the target), with
+        1.76x fewer FLOPs than ordinary training needs to reach 94.17% (7.03 vs 12.4 GFLOPs;
+        1.74-1.80x from the evaluations either side)', or '' where no pretraining trial was
+        evaluated."""
         if self.closest_config is None or not self.closest == self.closest:
             return ""
-        words = f"; the closest, {describe_config(self.closest_config)}, reaches {self.closest:.2%}"
+        short = (self.target_accuracy - self.closest) * 100
+        words = (f"; the most accurate, {describe_config(self.closest_config)}, gets to "
+                 f"{self.closest:.2%} ({short:.2f} pp short of the target)")
         base, pre = self.closest_flops
-        if not (np.isfinite(base) and np.isfinite(pre)) or base == 0 or pre == 0:
+        if base == 0:
+            return f"{words}, which ordinary training reaches untrained"
+        if not (np.isfinite(base) and np.isfinite(pre)) or pre == 0:
             return words
         ratio = base / pre
         compare = f"{ratio:.2f}x fewer" if ratio >= 1 else f"{1 / ratio:.2f}x more"
-        return (f"{words} with {compare} FLOPs than ordinary training needs for that "
-                f"({format_gflops(pre / 1e9)} vs {format_gflops(base / 1e9)} GFLOPs)")
+        interval = self._interval_words(ratio < 1, self.closest_interval)
+        return (f"{words}, with {compare} FLOPs than ordinary training needs to reach "
+                f"{self.closest:.2%} ({format_gflops(pre / 1e9)} vs {format_gflops(base / 1e9)} "
+                f"GFLOPs{interval})")
 
-    def _interval_words(self, more: bool = False) -> str:
+    def _interval_words(self, more: bool = False,
+                        interval: tuple[float, float] | None = None) -> str:
         """'; 1.06-1.11x from the evaluations either side', with ', not resolved' when the
         interval spans 1; with `more` (pretraining costs more) as the sentence says it:
-        '; 1.50-2.50x more from ...'; '' without an interval."""
-        low, high = self.interval
+        '; 1.50-2.50x more from ...'; '' without an interval. Of the headline's saving, or of
+        `interval`."""
+        low, high = self.interval if interval is None else interval
         if not (low == low and high == high):  # NaN: none known
             return ""
         unsure = "" if resolved(low, high) else ", not resolved"
@@ -323,15 +334,17 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
 def _with_closest(headline: Headline, baseline: pd.DataFrame, pretrained: pd.DataFrame,
                   metric: str) -> Headline:
     """The headline with the most accurate pretraining trial, where none reaches the target."""
-    row = pretrained.iloc[int(np.nanargmax(pretrained[metric].to_numpy(dtype=float)))]
-    closest = float(row[metric])
-    trial = pretrained[(pretrained["sweep"] == row["sweep"])
-                       & (pretrained["trial_id"] == row["trial_id"])]
+    closest = float(np.nanmax(pretrained[metric].to_numpy(dtype=float)))
     base, _ = least_to_reach(trial_curves(baseline, metric), closest)
-    pre, _ = least_to_reach(trial_curves(pretrained, metric), closest)
+    # of the trials that get there (several may), the one that needs the least compute
+    pre, key = least_to_reach(trial_curves(pretrained, metric), closest)
+    if key is None:  # its evaluation has no compute to go by
+        return headline
+    trial = pretrained[(pretrained["sweep"] == key[0]) & (pretrained["trial_id"] == key[1])]
     return dataclasses.replace(headline, closest=closest,
                                closest_config=final_rows(trial).iloc[0].to_dict(),
-                               closest_flops=(base.flops, pre.flops))
+                               closest_flops=(base.flops, pre.flops),
+                               closest_interval=saving_interval(base, pre))
 
 
 LATE = 0.9  # a best at or after this share of a trial's epochs came late: it may not be its last

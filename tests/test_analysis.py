@@ -148,9 +148,25 @@ def test_headline_when_pretraining_never_gets_there():
     # how close it came: its best accuracy, and what each side needs to reach that
     assert h.closest == 0.6
     assert h.closest_flops == pytest.approx((100 + 100 / 3, 50 + 10))  # 0.5 -> 0.8 at 100 -> 200
-    assert h.sentence().endswith("; the closest, random pretraining on K=50 (50.0%, Q=2) for 3 "
-                                 "epochs, reaches 60.00% with 2.22x fewer FLOPs than ordinary "
-                                 "training needs for that (6e-08 vs 1.33e-07 GFLOPs)")
+    assert h.sentence().endswith(
+        "; the most accurate, random pretraining on K=50 (50.0%, Q=2) for 3 epochs, gets to "
+        "60.00% (19.50 pp short of the target), with 2.22x fewer FLOPs than ordinary training "
+        "needs to reach 60.00% (6e-08 vs 1.33e-07 GFLOPs; 1.67-6.67x from the evaluations "
+        "either side)")
+    # a second trial gets to 60% too, with less compute: it is the one named, with its compute
+    tie = [r | {"trial_id": "tie", "subset_size": 20, "selection_flops": 0,
+                "test_accuracy": min(r["test_accuracy"], 0.6)}
+           for r in PRE[:2]] + [PRE[2] | {"trial_id": "tie", "subset_size": 20,
+                                           "selection_flops": 0, "train_flops": 30,
+                                           "test_accuracy": 0.6}]
+    [h] = headlines(pd.DataFrame(BASE + weak + tie))
+    assert h.closest_config["trial_id"] == "tie" and h.closest_flops[1] == 30
+    assert "K=20" in h.sentence() and "4.44x fewer FLOPs" in h.sentence()
+    # no better than untrained: there is nothing to compare
+    flat = [r | {"test_accuracy": 0.1} for r in PRE]
+    [h] = headlines(pd.DataFrame(BASE + flat))
+    assert h.sentence().endswith("gets to 10.00% (69.50 pp short of the target), which "
+                                 "ordinary training reaches untrained")
 
 
 def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
