@@ -41,8 +41,8 @@ from trainables.config import (
     SIZED_STRATEGIES,
     STRATEGIES,
     TrialConfig,
-    _convert,
     check_choice,
+    convert_value,
 )
 from trainables.sizing import check_ratio_fits, largest_ratio
 
@@ -222,7 +222,7 @@ class SweepSpec:
 
 def _whole(key: str, value: Any) -> int | None:
     """A whole number as a fixed setting takes one (20, 20.0 or "20"), or None."""
-    return None if value is None else _convert(key, value, "int")
+    return None if value is None else convert_value(key, value, "int")
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:

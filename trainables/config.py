@@ -126,7 +126,7 @@ class TrialConfig:
                 close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"unknown trial setting {key!r}{hint}")
-            values[key] = _convert(key, raw, known[key].type)
+            values[key] = convert_value(key, raw, known[key].type)
         dataset_defaults = DATASET_DEFAULTS.get(values.get("dataset", cls.dataset), {})
         for key, default in {**GENERIC_DEFAULTS, **dataset_defaults}.items():
             if values.get(key) is None:
@@ -244,7 +244,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _convert(key: str, raw: Any, annotation: str) -> Any:
+def convert_value(key: str, raw: Any, annotation: str) -> Any:
     """Convert `raw` (a Python value, or a string from the command line) to the field's type."""
     optional = "None" in annotation
     base = annotation.replace("| None", "").strip()
