@@ -318,9 +318,7 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         base, _ = least_to_reach(trial_curves(baseline, metric), target)
         pre, trial = least_to_reach(trial_curves(pretrained, metric), target)
         base_flops, pre_flops = base.flops, pre.flops
-        config = {} if trial is None else final_rows(pretrained[
-            (pretrained["sweep"] == trial[0]) & (pretrained["trial_id"] == trial[1])
-        ]).iloc[0].to_dict()
+        config = {} if trial is None else _settings(pretrained, trial)
         headline = Headline(dataset, best, target, base_flops, pre_flops,
                             savings_ratio(base_flops, pre_flops), config, metric,
                             _cut_short(baseline, metric, best), saving_interval(base, pre))
@@ -329,6 +327,12 @@ def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[He
         else:
             out.append(headline)
     return out
+
+
+def _settings(df: pd.DataFrame, trial: tuple[str, str]) -> dict[str, Any]:
+    """A trial's settings (its final row), by its (sweep, trial_id)."""
+    rows = df[(df["sweep"] == trial[0]) & (df["trial_id"] == trial[1])]
+    return final_rows(rows).iloc[0].to_dict()
 
 
 def _with_closest(headline: Headline, baseline: pd.DataFrame, pretrained: pd.DataFrame,
@@ -340,9 +344,8 @@ def _with_closest(headline: Headline, baseline: pd.DataFrame, pretrained: pd.Dat
     pre, key = least_to_reach(trial_curves(pretrained, metric), closest)
     if key is None:  # its evaluation has no compute to go by
         return headline
-    trial = pretrained[(pretrained["sweep"] == key[0]) & (pretrained["trial_id"] == key[1])]
     return dataclasses.replace(headline, closest=closest,
-                               closest_config=final_rows(trial).iloc[0].to_dict(),
+                               closest_config=_settings(pretrained, key),
                                closest_flops=(base.flops, pre.flops),
                                closest_interval=saving_interval(base, pre))
 

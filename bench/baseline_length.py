@@ -53,6 +53,7 @@ def main() -> None:
     for sweep in args.sweeps:
         df = load_results(sweep)
         longest = float(df.loc[is_baseline(df), "finetune_epochs"].max())
+        costliest = costliest_pretraining(df)
         for epochs in args.epochs:
             if epochs > longest:
                 raise SystemExit(f"{sweep}: ordinary training ran {longest:g} epochs, not "
@@ -65,7 +66,7 @@ def main() -> None:
             rows.append({"sweep": Path(sweep).name, "ordinary_epochs": epochs,
                          "target": h.baseline_accuracy, "saving": h.savings,
                          "interval_low": h.interval[0], "interval_high": h.interval[1],
-                         "costliest_pretraining_epochs": costliest_pretraining(df)})
+                         "costliest_pretraining_epochs": costliest})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print()
