@@ -133,6 +133,9 @@ def test_target_loss_stops_on_the_watched_loss():
     ({"monitor": "val"}, "monitor val needs a validation split"),
     ({"target_on": "validation"}, "target_on validation needs a validation split"),
     ({"patience": 3, "train_eval_size": 0}, "give train_eval_size > 0"),
+    # fine-tuning watches the validation loss, but pretraining would watch nothing
+    ({"patience": 3, "train_eval_size": 0, "validation_fraction": 0.2, "strategy": "random",
+      "subset_fraction": 0.1, "pretrain_epochs": 5}, "small set's loss while pretraining"),
     ({"validation_fraction": 0.6}, "validation_fraction must be in"),
     ({"target_on": "train"}, "unknown target_on 'train'"),
 ])

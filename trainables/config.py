@@ -200,6 +200,10 @@ class TrialConfig:
         if watches and self.finetune_monitor == "train" and self.train_eval_size == 0:
             raise ConfigError("patience and target_loss watch the training-set loss: give "
                               "train_eval_size > 0 or a validation_fraction")
+        if (self.patience is not None and self.effective_pretrain_epochs > 0
+                and self.train_eval_size == 0):
+            raise ConfigError("patience watches the small set's loss while pretraining, measured "
+                              "on up to train_eval_size of it: give train_eval_size > 0")
         if self.monitor == "val" and self.validation_fraction == 0:
             raise ConfigError("monitor val needs a validation split: give validation_fraction")
         if self.target_on == "validation" and self.validation_fraction == 0:
