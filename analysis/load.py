@@ -19,6 +19,9 @@ from common.result_files import NotALogFile, read_log, read_table
 # building its small set (k-means; 0 for index selections), so that a selection method cannot
 # hide its own cost. Frontiers, hypervolumes, savings and figures are all on this.
 COMPUTE = "compute_flops"
+# The epochs a trial's pretraining ran, on every row of the trial: `pretrain_epochs` is the most
+# it may run, and a stopping rule (patience) can end it earlier.
+PRETRAIN_RAN = "pretrain_epochs_run"
 
 
 def compute(rows: pd.DataFrame) -> pd.Series:
@@ -33,10 +36,23 @@ def with_compute(df: pd.DataFrame) -> pd.DataFrame:
     return df if COMPUTE in df else df.assign(**{COMPUTE: compute(df)})
 
 
+def pretraining_length(df: pd.DataFrame) -> pd.Series:
+    """Per row, the epochs its trial's pretraining ran: the `epoch` of the evaluation that ended
+    pretraining (the one with `pretrain_end`), less than `pretrain_epochs` where it stopped at
+    convergence; NaN where pretraining has not ended (or a log without `pretrain_end`)."""
+    if "pretrain_end" not in df or "epoch" not in df:
+        return pd.Series(float("nan"), index=df.index)
+    keys = [k for k in ("sweep", "trial_id") if k in df.columns]
+    ended = df.loc[df["pretrain_end"].notna(), [*keys, "epoch"]]
+    ended = ended.drop_duplicates(keys, keep="last").rename(columns={"epoch": PRETRAIN_RAN})
+    return df[keys].merge(ended, on=keys, how="left")[PRETRAIN_RAN].set_axis(df.index)
+
+
 def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
     """Rows of one or several sweeps: a sweep folder, its `results/`, or one Parquet file each.
 
-    Local paths or URIs; `compute_flops` is added. Running trials' newest rows are included
+    Local paths or URIs; `compute_flops` and `pretrain_epochs_run` (`pretraining_length`) are
+    added. Running trials' newest rows are included
     (`common.result_files`). A corrupt or partial file is skipped with a warning naming it.
     Files are written atomically (temporary name, then rename), so a running sweep reads
     consistently.
@@ -50,6 +66,7 @@ def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
     if not tables:
         raise UserError(f"no results in {', '.join(locations)}")
     df = with_compute(pa.concat_tables(tables).to_pandas())
+    df[PRETRAIN_RAN] = pretraining_length(df)
     return df.sort_values(["sweep", "dataset", "trial_id", "evaluation"], kind="stable",
                           ignore_index=True)
 

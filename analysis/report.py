@@ -14,6 +14,7 @@ from analysis.document import Block, Para, Table, markdown
 from analysis.interactive import write_interactive_report
 from analysis.load import (
     COMPUTE,
+    PRETRAIN_RAN,
     final_rows,
     is_baseline,
     load_results,
@@ -35,8 +36,8 @@ from common.errors import UserError
 from common.records import arrow_schema
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
-                    "overdetermination_ratio", "pretrain_epochs", "finetune_epochs", "model",
-                    "width", "params", "lr", "batch_size", "seed", "augment", "evaluation",
+                    "overdetermination_ratio", "pretrain_epochs", PRETRAIN_RAN, "finetune_epochs",
+                    "model", "width", "params", "lr", "batch_size", "seed", "augment", "evaluation",
                     "phase", "epoch", "final", "train_flops", "selection_flops", COMPUTE,
                     "test_accuracy", "trial_status"]
 FRONTIER_ROWS_SHOWN = 12  # report.md lists the most accurate frontier points; the files: all
@@ -358,14 +359,16 @@ def collapse_seeds(frontier: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame
     A configuration is everything in `savings.CONFIG_KEYS` and what `describe_config` says of
     the row (so a trial stopped early, or still running, is not pooled with finished ones); a
     row that is not its trial's last evaluation (`final` false) is the configuration stopped
-    there ('..., fine-tuning stopped after 8.96 of 12 epochs').
+    there ('..., fine-tuning stopped after 8.96 of 12 epochs'). Pretraining is described by its
+    `pretrain_epochs` (the most it may run), not by how long each seed's ran before it stopped
+    at convergence, so that the seeds share a row.
     """
     columns = ["configuration", "lr", "batch_size", "width", "seeds", "on_frontier", "runs",
                "median_accuracy", "min_accuracy", "max_accuracy", "median_gflops",
                "min_gflops", "max_gflops", "trials"]
-    frontier = with_compute(frontier).assign(configuration=[
+    frontier = with_compute(frontier).assign(configuration=[  # the seeds' own lengths differ
         _how(r) if r.get("final", True) else _stopped_there(r)
-        for r in frontier.to_dict("records")])
+        for r in frontier.drop(columns=PRETRAIN_RAN, errors="ignore").to_dict("records")])
     frontier = frontier.assign(key=_config_keys(frontier))
     # a row's runs: the trials with its settings, however each ended (finished, stopped early,
     # still running), so that the trials on the frontier are never more than the runs
@@ -429,9 +432,24 @@ def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[Bloc
                   "dominates it. The seeds of one configuration share a row: median (min-max) "
                   "of those on the frontier."
                   + (f" The {len(shown)} most accurate of {len(table)} rows; frontier.csv has "
-                     "every point." if more else ""),
+                     "every point." if more else "")
+                  + _converged_words(frontier),
                   ("configuration", "lr", "batch", "width", "seeds", "runs on frontier / all",
                    "test accuracy", "GFLOPs", "trials"), tuple(cells))]
+
+
+def _converged_words(frontier: pd.DataFrame) -> str:
+    """' In 3 of these 5 pretraining trials ...': where pretraining stopped at convergence, the
+    table's 'for N epochs' is the most it could run."""
+    if PRETRAIN_RAN not in frontier:
+        return ""
+    trials = frontier[frontier["strategy"] != "none"].drop_duplicates(["sweep", "trial_id"])
+    early = int((trials[PRETRAIN_RAN] < trials["pretrain_epochs"]).sum())
+    if not early:
+        return ""
+    return (f" Pretraining stopped at convergence in {early} of these {len(trials)} pretraining "
+            "trials: 'for N epochs' is the most it could run (the headline and report.html "
+            "name each trial's own length).")
 
 
 def _spread(median: float, low: float, high: float, spec: str) -> str:

@@ -7,6 +7,8 @@ configuration reads the same everywhere:
     random pretraining on K=757 (52.7%, Q=2) for 10 epochs      (a record: K is known)
     random pretraining on Q=2 for 10 epochs                     (settings: K not yet derived)
     class_mean pretraining on one average image per class for 28 epochs
+    random pretraining on K=757 (52.7%, Q=2) for 79.50 of 100 epochs (converged)
+                                          (a record whose pretraining stopped at convergence)
 
 and a record of a trial stopped there (or an earlier evaluation, as a frontier point):
 
@@ -46,7 +48,9 @@ def describe_config(values: Mapping[str, Any]) -> str:
         size = f"Q={q:.3g}"
     else:
         size = "a small set"
-    epochs = values.get("pretrain_epochs")
+    epochs, ran = values.get("pretrain_epochs"), values.get("pretrain_epochs_run")
+    if _known(epochs) and _known(ran) and ran < epochs:  # stopped at convergence
+        return f"{strategy} pretraining on {size} for {ran:.2f} of {int(epochs)} epochs (converged)"
     return f"{strategy} pretraining on {size}" + (
         f" for {int(epochs)} epochs" if _known(epochs) else "")
 

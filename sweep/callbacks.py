@@ -68,6 +68,7 @@ class ProgressCallback(Callback):
         self.last: dict[str, dict[str, Any]] = {}
         self.curves: dict[str, list[tuple[float, float]]] = {}
         self.baseline: dict[str, bool] = {}
+        self.pretrain_ran: dict[str, float] = {}  # epochs pretraining ran, once it has ended
         self.finished = self.failed = 0
         self._last_status = time.monotonic()
         self._bar: Any = None
@@ -114,6 +115,8 @@ class ProgressCallback(Callback):
         if "test_accuracy" in result:
             self.last[trial.trial_id] = result
             self.baseline[trial.trial_id] = result.get("strategy") == "none"
+            if result.get("pretrain_end") is not None:  # the evaluation that ended pretraining
+                self.pretrain_ran[trial.trial_id] = result["epoch"]
             compute = compute_flops(result)
             # the saving is judged as the report's headline judges it: on the validation split
             # when there is one
@@ -126,6 +129,8 @@ class ProgressCallback(Callback):
         r = self.last.get(trial.trial_id, {})
         if r.get("status") == "running":  # ended with no last record: stopped by the scheduler
             r = {**r, "status": "stopped", "stop_reason": "early_stopped"}
+        if trial.trial_id in self.pretrain_ran:  # said as the analysis says it
+            r = {**r, "pretrain_epochs_run": self.pretrain_ran[trial.trial_id]}
         what = describe_config(r) if r else "?"
         self._write(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
                     f"{what}: {_reached(r)}, {self.stopped.get(trial.trial_id) or _ended(r)}")

@@ -175,7 +175,7 @@ def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
     df = load_results([str(tmp_path / "one"), str(tmp_path / "two" / "results")])
     assert len(df) == 6 and sorted(df["sweep"].unique()) == ["s", "t"]
     assert df["train_flops"].dtype == "int64" and df["test_accuracy"].dtype == "float64"
-    assert list(df.columns) == [*arrow_schema().names, "compute_flops"]
+    assert list(df.columns) == [*arrow_schema().names, "compute_flops", "pretrain_epochs_run"]
     # compute: training FLOPs plus the small set's selection FLOPs (10 for PRE)
     assert (df["compute_flops"] - df["train_flops"]).tolist() == [0, 0, 0, 10, 10, 10]
 
@@ -469,3 +469,34 @@ def test_frontier_rows_say_how_their_trial_ended_not_the_row_status(tmp_path):
     assert front["trial_status"].to_dict() == {
         ("p1", 1): "running", ("p0", 1): "finished", ("p0", 2): "finished"}
     assert front["final"].to_dict() == {("p1", 1): True, ("p0", 1): False, ("p0", 2): True}
+
+
+def test_pretraining_stopped_at_convergence_is_named_with_the_epochs_it_ran(tmp_path):
+    from analysis.report import analyze
+
+    def converged_at(rows, epoch):
+        """The trial's evaluation 1 ends its pretraining at convergence, `epoch` of 3."""
+        rows[1] |= {"phase": "pretrain", "epoch": epoch, "pretrain_end": "converged"}
+        return rows
+
+    # two seeds of one configuration whose pretraining stopped at 2.5 and 1.5 of 3 epochs
+    write_log(tmp_path / "results", {
+        "b0": seeded("b0", 0, [(0, 0.1), (4e9, 0.7), (8e9, 0.86)], pretrain_epochs=0),
+        "p0": converged_at(seeded("p0", 0, [(0, 0.1), (1e9, 0.5), (5e9, 0.87)], **RANDOM), 2.5),
+        "p1": converged_at(seeded("p1", 1, [(0, 0.1), (1e9, 0.5), (6e9, 0.88)], **RANDOM), 1.5),
+    })
+    df = load_results(str(tmp_path))
+    assert df.groupby("trial_id")["pretrain_epochs_run"].agg(list).to_dict() == {
+        "b0": [pytest.approx(np.nan, nan_ok=True)] * 3, "p0": [2.5] * 3, "p1": [1.5] * 3}
+    summary = analyze([str(tmp_path)], tmp_path / "out")
+    # the headline's trial (p0, the first to 0.86) is named with the epochs it ran
+    assert ("digits: random pretraining on K=50 (50.0%, Q=2) for 2.50 of 3 epochs (converged) "
+            "reaches ordinary training's best accuracy") in summary
+    report = (tmp_path / "out" / "report.md").read_text()
+    # the seeds still share a frontier row, under their most, and the caption says so
+    assert ("| random pretraining on K=50 (50.0%, Q=2) for 3 epochs | 0.001 | 64 | 6 | 2 "
+            "| 2 / 2 |") in report
+    assert "Pretraining stopped at convergence in 2 of these 2 pretraining trials" in report
+    frontier = pd.read_csv(tmp_path / "out" / "frontier.csv")
+    ran = frontier[frontier["final"]].set_index("trial_id")["pretrain_epochs_run"]
+    assert ran.loc[["p0", "p1"]].tolist() == [2.5, 1.5]

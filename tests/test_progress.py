@@ -83,6 +83,24 @@ def test_a_done_line_says_what_the_search_judges_and_the_compute_it_counts(capsy
                             "85.00% reached by k with 1.5 GFLOPs")
 
 
+def test_a_done_line_names_the_epochs_pretraining_ran_before_it_converged(capsys):
+    progress = ProgressCallback("digits", 1, status_every_s=0, bar=False)
+    t = trial("p", "RUNNING")
+    settings = {"strategy": "random", "subset_size": 50, "subset_fraction": 0.5,
+                "overdetermination_ratio": 2.0, "pretrain_epochs": 100, "train_flops": 1e9,
+                "selection_flops": 0, "dataset": "digits", "status": "running"}
+    for phase, epoch, end in (("pretrain", 10.0, None), ("pretrain", 20.25, "converged"),
+                              ("finetune", 1.0, None)):
+        progress.on_trial_result(0, [t], t, {**settings, "test_accuracy": 0.9, "phase": phase,
+                                             "epoch": epoch, "pretrain_end": end})
+    progress.on_trial_result(0, [t], t, {**settings, "test_accuracy": 0.95, "phase": "finetune",
+                                         "epoch": 2.0, "status": "finished"})
+    progress.on_trial_complete(0, [t], t)
+    assert capsys.readouterr().out.startswith(
+        "[digits] done   p (1/1): random pretraining on K=50 (50.0%, Q=2) for 20.25 of 100 "
+        "epochs (converged): test 95.00%")
+
+
 def test_a_search_that_ran_out_of_configurations_ends_at_what_ran(monkeypatch):
     from sweep import study
 
