@@ -19,7 +19,7 @@ import math
 import random
 from typing import Any
 
-from search_spaces.spec import NUISANCE, SIZE_BY, Domain, Range, SweepSpec
+from search_spaces.spec import NUISANCE, Domain, Range, SweepSpec, size_by
 from trainables.config import SIZED_STRATEGIES, TrialConfig
 from trainables.sizing import largest_ratio, ratio_beyond_data
 
@@ -38,17 +38,17 @@ def define_space(trial: Any, spec: SweepSpec, dataset: str) -> dict[str, Any]:
     else:
         strategy = trial.suggest_categorical("strategy", list(spec.strategies))
         constants = spec.constants(dataset, strategy)
-    size_by = None
+    by = None
     if strategy in SIZED_STRATEGIES:
-        size_by = trial.suggest_categorical("size_by", list(search.get("size_by", SIZE_BY)))
-        if size_by == "fraction":
+        by = trial.suggest_categorical("size_by", list(size_by(search)))
+        if by == "fraction":
             _suggest(trial, "subset_fraction", search["subset_fraction"])
     if strategy != "none" and "pretrain_epochs" in search:
         _suggest(trial, "pretrain_epochs", search["pretrain_epochs"])
     for key in NUISANCE:
         if key in search:
             chosen[key] = _suggest(trial, key, search[key])
-    if size_by == "ratio":  # last: how large a Q can be depends on the model chosen
+    if by == "ratio":  # last: how large a Q can be depends on the model chosen
         domain = search["overdetermination_ratio"]
         if isinstance(domain, Range):
             high = min(domain.high, largest_ratio({**constants, **chosen}))

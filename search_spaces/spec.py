@@ -53,6 +53,16 @@ SCIENTIFIC = ("strategy", "size_by", "subset_fraction", "overdetermination_ratio
 NUISANCE = ("width", "lr", "batch_size", "model", "finetune_epochs", "seed", "augment")
 SEARCHABLE = SCIENTIFIC + NUISANCE
 SIZE_BY = ("fraction", "ratio")
+SIZE_KEYS = {"fraction": "subset_fraction", "ratio": "overdetermination_ratio"}
+
+
+def size_by(search: dict[str, Domain]) -> tuple[str, ...]:
+    """How a sized strategy's set is sized: `search.size_by`, else by whichever of
+    subset_fraction and overdetermination_ratio the search has (both where it has neither, for
+    `_check_search` to name what is missing)."""
+    if "size_by" in search:
+        return tuple(search["size_by"])
+    return tuple(by for by in SIZE_BY if SIZE_KEYS[by] in search) or SIZE_BY
 SAMPLERS = ("tpe", "nsga2", "random")
 # frontier: stop a trial that other trials dominate at no more compute (sweep.early_stopping);
 # asha: successive halving on the search's accuracy (validation when held out) at equal samples.
@@ -188,7 +198,7 @@ class SweepSpec:
         for strategy in self.strategies:
             sizes: list[dict[str, Any]] = [{}]
             if strategy in SIZED_STRATEGIES:
-                by = self.search.get("size_by", SIZE_BY)
+                by = size_by(self.search)
                 sizes = []
                 if "fraction" in by:
                     sizes += [{"subset_fraction": v}
@@ -365,8 +375,13 @@ def _check_search(search: dict[str, Domain]) -> None:
     by = search.get("size_by", SIZE_BY)
     if isinstance(by, Range) or not set(by) <= set(SIZE_BY):
         raise ConfigError("search.size_by must be a list of fraction, ratio")
+    by = size_by(search)
     if any(s in SIZED_STRATEGIES for s in strategies):
-        for needed, name in (("fraction", "subset_fraction"), ("ratio", "overdetermination_ratio")):
+        if not any(SIZE_KEYS[b] in search for b in SIZE_BY):
+            raise ConfigError(f"search: strategies {', '.join(SIZED_STRATEGIES)} need a size: "
+                              "search.subset_fraction or search.overdetermination_ratio (or "
+                              "both), each a range or a list")
+        for needed, name in SIZE_KEYS.items():
             if needed in by and name not in search:
                 only = next(b for b in SIZE_BY if b != needed)
                 raise ConfigError(f"search: sizing by {needed} (size_by: [{', '.join(by)}]) needs "

@@ -203,3 +203,29 @@ def test_ordinary_training_epochs_beside_searched_fine_tuning_epochs_are_refused
                                           "searched"):
         parse_spec({"search": {"finetune_epochs": [5, 10]}, "ordinary_training_epochs": 20},
                    "s.yaml")
+
+
+@pytest.mark.parametrize("sizes, by", [
+    ({"subset_fraction": {"low": 0.1, "high": 0.5}}, ("fraction",)),
+    ({"overdetermination_ratio": {"low": 0.5, "high": 2.0}}, ("ratio",)),
+    ({"subset_fraction": [0.1], "overdetermination_ratio": [1.0]}, ("fraction", "ratio")),
+])
+def test_without_size_by_a_sweep_sizes_by_the_sizes_it_searches(sizes, by):
+    # a file that searches subset_fraction alone was refused: size_by defaulted to both
+    spec = parse_spec({"search": {"strategy": ["random"], **sizes}}, "s.yaml")
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    chosen = set()
+    for _ in range(20):
+        trial = study.ask()
+        define_space(trial, spec, "digits")
+        chosen.add(trial.params["size_by"])
+        study.tell(trial, [0.5, 1.0])
+    assert chosen == set(by)
+
+
+def test_a_sized_strategy_with_no_size_searched_says_what_to_give():
+    with pytest.raises(ConfigError, match=re.escape(
+            "s.yaml: search: strategies random, stratified, kmeans need a size: "
+            "search.subset_fraction or search.overdetermination_ratio")):
+        parse_spec({"search": {"strategy": ["none", "random"]}}, "s.yaml")
