@@ -1,5 +1,5 @@
 """The trial's reporting thread and its saved states: records reach Tune in order and once,
-training runs at most one record ahead of the driver, a stop is obeyed at the next record, and
+training runs at most one record ahead of the driver, a stop is obeyed within a step, and
 states are saved at most every SAVE_EVERY_S. (Real sweeps in test_sweep and test_faults run the
 same code under Ray Tune.)"""
 
@@ -90,6 +90,26 @@ def test_a_stop_is_raised_at_the_next_record_and_nothing_is_sent_after_it():
         reporter.flush()
     reporter.stop()
     assert [r["evaluation"] for r in driver.taken] == [0]
+
+
+def test_a_stopped_trial_stops_training_within_a_step_not_at_its_next_evaluation():
+    # Tune ends the trial as it takes the first record; the training thread used to learn of it
+    # only at its next evaluation (1,400 samples, 22 steps on), training on meanwhile
+    from trainables import TrialConfig, TrialRunner
+
+    def stops_at_once(record: dict) -> None:
+        raise SystemExit(0)
+
+    runner = TrialRunner(TrialConfig.from_dict({"dataset": "digits", "finetune_epochs": 3,
+                                                "eval_every": 1400, "batch_size": 64}))
+    reporter = ReportThread(stops_at_once)
+    made = []
+    with pytest.raises(SystemExit):
+        runner.run(lambda record: (made.append(record), reporter.send(record)),
+                   after_step=reporter.check)
+    reporter.stop()
+    assert [r["evaluation"] for r in made] == [0]
+    assert 0 < runner.progress.samples_seen < 1400
 
 
 def test_an_error_in_sending_reaches_the_training_thread():

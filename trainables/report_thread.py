@@ -7,13 +7,15 @@ result it judged). For a small net evaluated every few tens of milliseconds that
 ~4 ms a record here, 10-15% of a short trial spent waiting. `ReportThread` keeps one record in
 flight: training computes the next evaluation while the driver takes in the last.
 
-A stop is still obeyed at the next record: when Tune ends the trial, its `report` raises
-`SystemExit` in this thread, and the training thread raises it at its next `send` (Tune ends
-the function on that, as it does when `report` raises it in the training thread itself). So a
-stopped trial trains on for at most one evaluation interval. To keep that short, a record that
-took longer than `PIPELINE_BELOW_S` to compute is sent synchronously: the training thread waits
-until the driver has taken it, exactly as without this thread. Records reach Tune in order, each
-once; none is sent after a stop.
+A stop is still obeyed: when Tune ends the trial, its `report` raises `SystemExit` in this
+thread, and the training thread raises it at its next `check` (after every training step) or
+`send` (Tune ends the function on that, as it does when `report` raises it in the training
+thread itself). So a stopped trial trains on for at most one step. (It used to train on until
+its next evaluation; a worker that Tune then ended while a step was in torch's C++ code aborted,
+and its stack trace reached the sweep's console.) A record that took longer than
+`PIPELINE_BELOW_S` to compute is sent synchronously: the training thread waits until the driver
+has taken it, exactly as without this thread. Records reach Tune in order, each once; none is
+sent after a stop.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class ReportThread:
         if synchronous:
             self._wait_taken()
         self._resumed = time.monotonic()
+
+    def check(self) -> None:
+        """Raise what sending raised, if it has (SystemExit once Tune stopped the trial)."""
+        if self._error is not None:
+            raise self._error
 
     def flush(self) -> None:
         """Wait until the last record is sent; raises what sending raised."""

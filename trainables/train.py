@@ -172,8 +172,11 @@ class TrialRunner:
 
     # ---- the loop -----------------------------------------------------------------------------
 
-    def run(self, on_record: Callable[[Record], None] | None = None) -> list[Record]:
-        """Train to the end (or divergence); return the records made by this call."""
+    def run(self, on_record: Callable[[Record], None] | None = None,
+            after_step: Callable[[], None] | None = None) -> list[Record]:
+        """Train to the end (or divergence); return the records made by this call.
+        `after_step()` is called after every training step; what it raises ends training
+        there (a trial its sweep stopped ends within a step, not at its next evaluation)."""
         records: list[Record] = []
 
         def emit(record: Record) -> None:
@@ -205,6 +208,8 @@ class TrialRunner:
                 idx = self.perm[lo : lo + self.config.batch_size]
                 self._step(x[idx], y[idx])
                 p.batch += 1
+                if after_step is not None:
+                    after_step()
                 phase_done = p.batch == batches and p.epoch + 1 == epochs
                 spent = self._budget_spent(phase_done)
                 if spent or phase_done or p.samples_seen >= p.next_eval_at:

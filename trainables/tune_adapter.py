@@ -142,7 +142,7 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
 
     reporter = ReportThread(tune.report)
     try:
-        runner.run(report)
+        runner.run(report, after_step=reporter.check)
         reporter.flush()
     finally:
         reporter.stop()
