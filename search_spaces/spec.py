@@ -377,7 +377,7 @@ def _check_search(search: dict[str, Domain]) -> None:
         raise ConfigError("search.size_by must be a list of fraction, ratio")
     by = size_by(search)
     if any(s in SIZED_STRATEGIES for s in strategies):
-        if not any(SIZE_KEYS[b] in search for b in SIZE_BY):
+        if "size_by" not in search and not any(key in search for key in SIZE_KEYS.values()):
             raise ConfigError(f"search: strategies {', '.join(SIZED_STRATEGIES)} need a size: "
                               "search.subset_fraction or search.overdetermination_ratio (or "
                               "both), each a range or a list")
