@@ -32,8 +32,9 @@ class TrialsFailed(RuntimeError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """The sweep was stopped by a signal (SIGINT: Ctrl-C, or SIGTERM); `folder` says what to
-    resume. The CLI exits with 128 + the signal's number."""
+    """The sweep was stopped by a signal (SIGINT: Ctrl-C, or SIGTERM), or by its output's reader
+    going away (SIGPIPE: `sweep run | head`); `folder` says what to resume. The CLI exits with
+    128 + the signal's number."""
 
     def __init__(self, signum: int, folder: str | None = None) -> None:
         super().__init__(signum)

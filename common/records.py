@@ -97,6 +97,10 @@ PLACEMENT = _columns(
 LOG = TRIAL + PLACEMENT
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(c.name for c in TRIAL)
+ENDED = ("finished", "diverged", "stopped")  # the statuses of a last row that ended its trial
+# A result's key marking a row of the log reported to Tune again (a resumed trial whose end the
+# log already holds): not a new evaluation, so the result log leaves it out
+REPLAYED = "replayed_from_log"
 PLACEMENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in PLACEMENT)
 LOG_COLUMNS: tuple[str, ...] = tuple(c.name for c in LOG)
 

@@ -19,7 +19,7 @@ from ray.tune import Callback
 from common import storage
 from common.describe import describe_config
 from common.layout import SweepLayout
-from common.records import compute_flops
+from common.records import REPLAYED, compute_flops
 from sweep.results_log import ResultLog
 
 
@@ -46,6 +46,8 @@ class ResultLogCallback(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
         if "evaluation" not in result:  # Tune's own bookkeeping results carry no record
+            return
+        if result.get(REPLAYED):  # a resumed trial's logged end, reported again: the log has it
             return
         tune_results = Path(trial.local_path, "result.json") if trial.local_path else None
         self.log.add(result, tune_results)

@@ -310,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep {args.command}: {e}", file=sys.stderr)
         return 1
     except Interrupted as e:
+        if e.signum == signal.SIGPIPE:
+            _stdout_to_devnull()
         _shut_down_ray()
         how = f"; continue it with `sweep resume {e.folder}`" if e.folder else ""
         print(f"sweep {args.command}: interrupted ({signal.Signals(e.signum).name}){how}",
@@ -319,6 +321,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _shut_down_ray()
         print(f"sweep {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader went away (`sweep trial | head -3`): stop quietly,
+        _stdout_to_devnull()  # as other tools stop on SIGPIPE
+        _shut_down_ray()
+        return 128 + signal.SIGPIPE
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null once its reader has gone: what is still buffered, and any later
+    print, would otherwise raise BrokenPipeError again (at exit: 'Exception ignored')."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _shut_down_ray() -> None:

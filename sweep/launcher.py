@@ -331,6 +331,8 @@ def _run_datasets(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDa
         raise
     except KeyboardInterrupt:  # a SIGINT while Ray or Tune had a handler of their own in place
         raise Interrupted(signal.SIGINT, settings.folder) from None
+    except BrokenPipeError:  # stdout's reader went away (`sweep run | head`): as SIGPIPE would
+        raise Interrupted(signal.SIGPIPE, settings.folder) from None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -450,7 +452,7 @@ def _trainable(settings: SweepSettings, dataset: str, raw: RawData) -> Any:
     carries the dataset once), and the resources each trial asks for."""
     from ray import tune
 
-    from sweep.results_log import last_logged_evaluation
+    from sweep.results_log import last_logged_evaluation, logged_end
     from trainables.tune_adapter import tune_trainable
 
     _share_prestarted_workers()
@@ -459,7 +461,8 @@ def _trainable(settings: SweepSettings, dataset: str, raw: RawData) -> Any:
         tune.with_parameters(
             tune_trainable, datasets={dataset: raw}, sweep=settings.name, search_only=SEARCH_ONLY,
             state_folder=layout.trial_state_folder,
-            logged_until=partial(last_logged_evaluation, layout.results, dataset)),
+            logged_until=partial(last_logged_evaluation, layout.results, dataset),
+            logged_end=partial(logged_end, layout.results, dataset)),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
 

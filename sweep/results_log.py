@@ -31,7 +31,7 @@ from common.layout import (
     segments_folder,
     trial_of_result_file,
 )
-from common.records import Record, arrow_schema, log_row
+from common.records import ENDED, Record, arrow_schema, log_row
 from common.result_files import (
     FLUSH_S,
     MERGED_KEY,
@@ -243,6 +243,21 @@ def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -
     except (OSError, pa.ArrowException, KeyError):
         return -1
     return max((int(r["evaluation"]) for r in rows), default=-1)
+
+
+def logged_end(results_location: str, dataset: str, trial_id: str) -> Record | None:
+    """The trial's last row where the log holds its end (its whole file is written, and its last
+    row ended it): a resumed sweep's trial that had ended after Tune's last snapshot. None
+    otherwise (a file that cannot be read included: the trial runs again)."""
+    files = trial_files(results_location).get(result_file_name(dataset, trial_id))
+    if files is None or files.file is None:
+        return None
+    try:
+        rows = read_trial(files)
+    except (OSError, pa.ArrowException, KeyError):
+        return None
+    last = max(rows, key=lambda r: int(r["evaluation"]), default=None)
+    return last if last is not None and last["status"] in ENDED else None
 
 
 def _rows_from_tune(results_json: Path | None) -> list[Record]:

@@ -34,7 +34,7 @@ from ray.tune.search.optuna import OptunaSearch
 from common import storage
 from common.errors import UserError
 from common.layout import SweepLayout
-from common.records import compute_flops, search_accuracy
+from common.records import ENDED, compute_flops, search_accuracy
 from search_spaces import SweepSpec, beyond_data, replay_space
 
 # What the search maximises and minimises: accuracy (on validation when held out, else test) and
@@ -49,7 +49,6 @@ REDRAWS = 20  # repeats in a row before a configuration not yet run is drawn by 
 SET_ASIDE = "set_aside"  # the study's attribute: numbers of trials whose rows left the log
 _TOLD = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 _RAN = (*_TOLD, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-ENDED = ("finished", "diverged", "stopped")  # a last row that ended its trial
 
 # The study URL and sweep folder of each study this driver has opened, by study name: a restored
 # searcher finds its study here, wherever the previous driver kept it, and snapshots it to the
@@ -346,6 +345,14 @@ class SweepSearch(OptunaSearch):
                           error: bool = False) -> None:
         if self._ot_study is None:
             self._reopen()
+        if self._told_already(trial_id):
+            # A resumed sweep's trial that had ended before the last driver stopped (after
+            # Tune's last snapshot): the log told Optuna (`open_study`) and the trial only
+            # reported its logged end again. Optuna refuses a second tell, and Tune's searcher
+            # says so in a warning with the whole result.
+            self._completed_trials.add(trial_id)
+            snapshot(self._layout)
+            return
         status = (result or {}).get("status")  # the trial's last record's
         if (status and not error and trial_id not in self._completed_trials
                 and told_state(status) == optuna.trial.TrialState.PRUNED):
@@ -356,6 +363,11 @@ class SweepSearch(OptunaSearch):
         else:
             super().on_trial_complete(trial_id, result, error)
         snapshot(self._layout)
+
+    def _told_already(self, trial_id: str) -> bool:
+        """Whether the trial's Optuna trial was told its end (COMPLETE or PRUNED)."""
+        trial = self._ot_trials.get(trial_id)
+        return trial is not None and self._storage.get_trial(trial._trial_id).state in _TOLD
 
     # ---- pickling: Tune saves the searcher with the experiment and restores it on resume ------
 

@@ -35,3 +35,19 @@ def test_the_last_line_adds_the_small_sets_selection_to_training():
         "1.264 GFLOPs of compute (0.983 GFLOPs of training, 0.280 GFLOPs selecting the small set)")
     assert spent({"train_flops": 983_320_416, "selection_flops": 0}) == (
         "0.983 GFLOPs of training")
+
+
+def test_a_reader_that_goes_away_stops_the_trial_quietly():
+    # `sweep trial | head -1`: the rows after the reader left are not written, and neither is
+    # a BrokenPipeError's traceback; the exit status is a pipe's, 128 + SIGPIPE
+    import signal
+    import subprocess
+
+    from cli import sweep_command
+
+    trial = subprocess.Popen([*sweep_command(), "trial", "--finetune-epochs", "30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "ordinary training" in trial.stdout.readline()
+    trial.stdout.close()
+    _, errors = trial.communicate(timeout=120)
+    assert (trial.returncode, errors) == (128 + signal.SIGPIPE, "")

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -81,6 +82,79 @@ def test_an_interrupted_sweep_moved_elsewhere_resumes_there_under_its_own_name(t
     study = optuna.load_study(study_name="i-digits", storage=f"sqlite:///{moved}/optuna.db")
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 3
     assert not folder.exists()  # nothing written where it was
+
+
+def wait_for_ended_trial(results: Path, timeout: float = 240) -> str:
+    """The id of a trial whose whole file is written (it ended), its last row finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        for file in results.glob("digits-*.parquet"):
+            try:
+                rows = pd.read_parquet(file)
+            except (OSError, ValueError):  # being replaced
+                continue
+            if rows.sort_values("evaluation")["status"].iloc[-1] == "finished":
+                return str(rows["trial_id"].iloc[0])
+    raise AssertionError("no trial ended")
+
+
+def test_a_trial_that_ended_after_the_last_snapshot_is_not_run_again(tmp_path):
+    # Tune's experiment snapshot is up to TUNE_GLOBAL_CHECKPOINT_S old when a sweep stops: a
+    # trial that ended in between is RUNNING there, and Tune starts it again on resume. Its end
+    # is in the log, so it reports that row again and trains nothing; Optuna, told its end from
+    # the log, is not told twice (Ray's searcher warned about that with the whole result).
+    folder = tmp_path / "e"
+    driver = start_sweep("--config", str(long_spec(tmp_path, trials=4, epochs=25)), "--num-cpus",
+                         "2", "--max-concurrent-trials", "2", "--storage", str(tmp_path),
+                         "--name", "e")
+    ended = wait_for_ended_trial(folder / "results")
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130, output[-3000:]
+    before = pd.read_parquet(folder / "results" / f"digits-{ended}.parquet")
+    [state] = (folder / "tune" / "digits").glob("experiment_state-*.json")
+    snapshot = json.loads(state.read_text())
+    for i, (trial_json, metadata) in enumerate(snapshot["trial_data"]):
+        trial = json.loads(trial_json)
+        if trial["trial_id"] == ended:  # as a snapshot taken before it ended has it
+            trial["status"] = "RUNNING"
+            snapshot["trial_data"][i] = [json.dumps(trial), metadata]
+            break
+    else:
+        pytest.fail(f"the snapshot does not know trial {ended}")
+    state.write_text(json.dumps(snapshot))
+
+    result = run_sweep("resume", str(folder), "--num-cpus", "2", "--no-analyze")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert f"trial {ended}: ended (finished) before the sweep was interrupted" in output
+    assert "optuna_search" not in output and "already finished" not in output, output[-3000:]
+    after = pd.read_parquet(folder / "results" / f"digits-{ended}.parquet")
+    pd.testing.assert_frame_equal(after, before)  # not trained again: placement and times too
+    assert_log_complete(pd.read_parquet(folder / "results"), trials=4)
+    study = optuna.load_study(study_name="e-digits", storage=f"sqlite:///{folder}/optuna.db")
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 4
+
+
+def test_a_reader_that_goes_away_stops_the_sweep_resumably(tmp_path):
+    # `sweep run | head -1`: stopped as SIGPIPE would stop it, but with the line to resume it
+    # (stderr is still there) and no BrokenPipeError traceback
+    folder = tmp_path / "p"
+    driver = subprocess.Popen(
+        [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
+         "--num-cpus", "2", "--storage", str(tmp_path), "--name", "p"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert driver.stdout.readline()  # the first line, then the reader goes
+    driver.stdout.close()
+    _, errors = driver.communicate(timeout=240)
+    assert driver.returncode == 128 + signal.SIGPIPE, errors[-3000:]
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors[-3000:]
+    assert errors.strip().splitlines()[-1] == (
+        f"sweep run: interrupted (SIGPIPE); continue it with `sweep resume {folder}`")
+    result = run_sweep("resume", str(folder), "--num-cpus", "2", "--no-analyze")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert_log_complete(pd.read_parquet(folder / "results"), trials=3)
 
 
 def test_a_second_driver_is_refused_and_a_stale_lock_taken_over(tmp_path):

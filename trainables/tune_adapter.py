@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 from common import storage
 from common.errors import warn
 from common.layout import evaluation_of_state_file, state_file_name
-from common.records import PLACEMENT_COLUMNS, Record, compute_flops, search_accuracy
+from common.records import (
+    PLACEMENT_COLUMNS,
+    REPLAYED,
+    Record,
+    compute_flops,
+    search_accuracy,
+)
 from common.result_files import FLUSH_S
 from trainables.config import TrialConfig
 from trainables.report_thread import ReportThread
@@ -97,11 +103,18 @@ class TrialStates:
 def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None = None,
                    sweep: str = "", search_only: tuple[str, ...] = (),
                    state_folder: Callable[[str], str] | None = None,
-                   logged_until: Callable[[str], int] | None = None) -> None:
+                   logged_until: Callable[[str], int] | None = None,
+                   logged_end: Callable[[str], Record | None] | None = None) -> None:
     """Ray Tune function trainable. Bound with `tune.with_parameters`: the datasets, the sweep's
     name, the keys of `config` that are choices of the search rather than trial settings
-    (`search_only`), where a trial's states go (`state_folder(trial_id)`) and
-    `logged_until(trial_id)`, the last evaluation the result log holds (-1: none)."""
+    (`search_only`), where a trial's states go (`state_folder(trial_id)`),
+    `logged_until(trial_id)`, the last evaluation the result log holds (-1: none), and
+    `logged_end(trial_id)`, the trial's last row where the log holds its end (None: not ended).
+
+    A trial whose end the log holds (it ended after Tune's last snapshot before the previous
+    driver stopped, so Tune runs it again) reports that row again, marked REPLAYED (the result
+    log leaves it out: its rows stay as they were), and trains nothing: the search and the
+    progress line hear how it ended."""
     import ray
     import torch
     from ray import tune
@@ -111,11 +124,19 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
 
     format_warning_lines()
     sys.unraisablehook = drop_ignored_exits
+    trial_id = tune.get_context().get_trial_id()
+    ended = logged_end(trial_id) if logged_end is not None else None
+    if ended is not None:
+        print(f"trial {trial_id}: ended ({ended['status']}) before the sweep was interrupted; "
+              f"the log has its last evaluation ({ended['evaluation']}), so it is not run again",
+              flush=True)
+        tune.report({**ended, "search_accuracy": search_accuracy(ended),
+                     "compute_flops": compute_flops(ended), REPLAYED: True})
+        return
     trial_config = TrialConfig.from_dict({k: v for k, v in config.items()
                                           if k not in search_only})
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
-    trial_id = tune.get_context().get_trial_id()
     runner = TrialRunner(trial_config, raw=(datasets or {}).get(trial_config.dataset),
                          labels={"sweep": sweep, "trial_id": trial_id})
     states = TrialStates(state_folder(trial_id)) if state_folder else None
