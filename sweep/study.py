@@ -254,7 +254,8 @@ class SweepSearch(OptunaSearch):
         if drawn is not None:
             self._ot_study.enqueue_trial(drawn)
         elif self._space_of() is not None:
-            why = ("every configuration of its space has run" if unexplored == [] and self._grid
+            why = ("every configuration of its space has run or is running"
+                   if unexplored == [] and self._grid
                    else "no configuration of its space that has not run can run (each draw "
                    "was a repeat, or a Q beyond the data)")
             print(f"{self._study_name}: {why}; no more trials", flush=True)

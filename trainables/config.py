@@ -55,7 +55,7 @@ SETTING_HELP: dict[str, str] = {
     "target_on": "judge --target-accuracy on: validation, test, auto (validation if a split)",
     "target_loss": "stop fine-tuning once the watched loss is this low",
     "patience": "end a phase when its loss has not improved by --min-delta for this many "
-                "evaluation intervals",
+                "evaluation intervals (a quarter epoch each by default: 8 is 2 epochs)",
     "min_delta": "relative improvement that counts for --patience (e.g. 0.01; default 0)",
     "monitor": "fine-tuning's watched loss: train (sample), val, auto (val if a split)",
     "flops_budget": "stop once this many training FLOPs are spent",
