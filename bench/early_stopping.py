@@ -106,7 +106,7 @@ def measure(df: pd.DataFrame, x_ref: float) -> dict:
     last = df.sort_values("evaluation").groupby("trial_id").tail(1)
     total = float((last["train_flops"] + last["eval_flops"] + last["selection_flops"].fillna(0))
                   .sum())
-    points = df[compute(df) > 0]
+    points = df[df["train_flops"] > 0]  # as `sweep analyze`: evaluations after some training
 
     def volume(rows: pd.DataFrame) -> float:
         return hypervolume(np.log10(compute(rows).to_numpy(dtype=float)),

@@ -45,7 +45,7 @@ def run(source: list[str], sampler: str, seed: int, storage: str, num_samples: i
 def measure(df: pd.DataFrame, x_ref: float) -> dict:
     """bench/early_stopping.py's measures (compute, hypervolumes, headline), and the best
     accuracy each side reached."""
-    points = df[compute(df) > 0]
+    points = df[df["train_flops"] > 0]  # as `sweep analyze`: evaluations after some training
     ordinary = is_baseline(points)
     measures = sweep_measures(df, x_ref)
     return {"trials": measures["trials"],
