@@ -13,15 +13,13 @@ import pyarrow.fs as pafs
 
 from common import storage
 from common.errors import UserError, warn
+from common.records import PRETRAIN_RAN
 from common.result_files import NotALogFile, read_log, read_table
 
 # A trial's compute at an evaluation: its training FLOPs (both phases) plus the FLOPs spent
 # building its small set (k-means; 0 for index selections), so that a selection method cannot
 # hide its own cost. Frontiers, hypervolumes, savings and figures are all on this.
 COMPUTE = "compute_flops"
-# The epochs a trial's pretraining ran, on every row of the trial: `pretrain_epochs` is the most
-# it may run, and a stopping rule (patience) can end it earlier.
-PRETRAIN_RAN = "pretrain_epochs_run"
 
 
 def compute(rows: pd.DataFrame) -> pd.Series:

@@ -101,6 +101,9 @@ ENDED = ("finished", "diverged", "stopped")  # the statuses of a last row that e
 # A result's key marking a row of the log reported to Tune again (a resumed trial whose end the
 # log already holds): not a new evaluation, so the result log leaves it out
 REPLAYED = "replayed_from_log"
+# Derived from a trial's rows (not a log column): the epochs its pretraining ran, from the row
+# that ended it (`pretrain_end`); `pretrain_epochs` is the most it may run
+PRETRAIN_RAN = "pretrain_epochs_run"
 PLACEMENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in PLACEMENT)
 LOG_COLUMNS: tuple[str, ...] = tuple(c.name for c in LOG)
 

@@ -30,7 +30,10 @@ def phase_costs(df: pd.DataFrame) -> pd.DataFrame:
         last = trial.iloc[-1]
         ends = pre["pretrain_end"].dropna()
         rows.append({
-            "configuration": describe_config({**last.to_dict(), "subset_fraction": None}),
+            # the configuration as its seeds share it (each seed's own pretraining length is
+            # in its columns): not the epochs this one ran
+            "configuration": describe_config({**last.to_dict(), "subset_fraction": None,
+                                              "pretrain_epochs_run": None}),
             "config": trial_id.rsplit("s", 1)[0], "seed": last["seed"],
             "pretrain_epochs": float(pre["epoch"].max()) if len(pre) else 0.0,
             "pretrain_converged": bool(len(ends) and ends.iloc[-1] == "converged"),

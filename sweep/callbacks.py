@@ -19,7 +19,7 @@ from ray.tune import Callback
 from common import storage
 from common.describe import describe_config
 from common.layout import SweepLayout
-from common.records import REPLAYED, compute_flops
+from common.records import PRETRAIN_RAN, REPLAYED, compute_flops
 from sweep.results_log import ResultLog
 
 
@@ -79,6 +79,18 @@ class ProgressCallback(Callback):
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks; a bar is not state
         return {**self.__dict__, "_bar": None}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("pretrain_ran", {})  # pickled by a sweep started before it
+
+    def get_state(self) -> dict[str, Any]:
+        """Kept with Tune's experiment snapshot (the pickle is the callback as the sweep
+        started): how long pretraining ran in the trials that ended it."""
+        return {"pretrain_ran": dict(self.pretrain_ran)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.pretrain_ran.update(state.get("pretrain_ran", {}))
+
     def _write(self, line: str) -> None:
         if self._bar is not None:
             self._bar.write(line)
@@ -119,6 +131,8 @@ class ProgressCallback(Callback):
             self.baseline[trial.trial_id] = result.get("strategy") == "none"
             if result.get("pretrain_end") is not None:  # the evaluation that ended pretraining
                 self.pretrain_ran[trial.trial_id] = result["epoch"]
+            elif result.get(PRETRAIN_RAN) is not None:  # a logged end, replayed on resume
+                self.pretrain_ran[trial.trial_id] = result[PRETRAIN_RAN]
             compute = compute_flops(result)
             # the saving is judged as the report's headline judges it: on the validation split
             # when there is one
@@ -132,7 +146,7 @@ class ProgressCallback(Callback):
         if r.get("status") == "running":  # ended with no last record: stopped by the scheduler
             r = {**r, "status": "stopped", "stop_reason": "early_stopped"}
         if trial.trial_id in self.pretrain_ran:  # said as the analysis says it
-            r = {**r, "pretrain_epochs_run": self.pretrain_ran[trial.trial_id]}
+            r = {**r, PRETRAIN_RAN: self.pretrain_ran[trial.trial_id]}
         what = describe_config(r) if r else "?"
         self._write(f"[{self.dataset}] done   {trial.trial_id} ({self.finished}/{self.total}): "
                     f"{what}: {_reached(r)}, {self.stopped.get(trial.trial_id) or _ended(r)}")

@@ -15,6 +15,7 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from common.layout import relocated
+from common.records import REPLAYED
 from sweep.early_stopping import FrontierOptions, FrontierRule
 
 
@@ -34,6 +35,8 @@ class FrontierScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if "evaluation" not in result:  # Tune's own bookkeeping results carry no record
+            return TrialScheduler.CONTINUE
+        if result.get(REPLAYED):  # a resumed trial's logged end: the rule observed it already
             return TrialScheduler.CONTINUE
         verdict = self.rule.on_result(result)
         if verdict is not None and verdict.stop:

@@ -71,8 +71,8 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
               "created": time.time()}
     with SweepLock(folder):
         storage.write_text_atomic(layout.spec, json.dumps(record, indent=2))
-        print(f"sweep {settings.name}: {', '.join(spec.datasets)}, {spec.num_samples} trials "
-              f"each; results in {layout.results}", flush=True)
+        _say(f"sweep {settings.name}: {', '.join(spec.datasets)}, {spec.num_samples} trials "
+             f"each; results in {layout.results}", settings.folder)
         return _run_datasets(spec, settings, raw, done=[])
 
 
@@ -124,8 +124,16 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
     _check_datasets(spec, remaining)
     with SweepLock(folder):
         raw = _read_datasets_while_ray_starts(spec, remaining, ray_options, settings)
-        print(f"resuming sweep {settings.name}: {', '.join(remaining)}", flush=True)
+        _say(f"resuming sweep {settings.name}: {', '.join(remaining)}", settings.folder)
         return _run_datasets(spec, settings, raw, done=done)
+
+
+def _say(line: str, folder: str) -> None:
+    """Print a line of a sweep whose folder exists; a reader gone already stops it resumably."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:  # `sweep run | true`
+        raise Interrupted(signal.SIGPIPE, folder) from None
 
 
 def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None:

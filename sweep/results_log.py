@@ -31,7 +31,7 @@ from common.layout import (
     segments_folder,
     trial_of_result_file,
 )
-from common.records import ENDED, Record, arrow_schema, log_row
+from common.records import ENDED, PRETRAIN_RAN, Record, arrow_schema, log_row
 from common.result_files import (
     FLUSH_S,
     MERGED_KEY,
@@ -247,8 +247,9 @@ def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -
 
 def logged_end(results_location: str, dataset: str, trial_id: str) -> Record | None:
     """The trial's last row where the log holds its end (its whole file is written, and its last
-    row ended it): a resumed sweep's trial that had ended after Tune's last snapshot. None
-    otherwise (a file that cannot be read included: the trial runs again)."""
+    row ended it), with `pretrain_epochs_run` from its rows: a resumed sweep's trial that had
+    ended after Tune's last snapshot. None otherwise (a file that cannot be read included: the
+    trial runs again)."""
     files = trial_files(results_location).get(result_file_name(dataset, trial_id))
     if files is None or files.file is None:
         return None
@@ -257,7 +258,10 @@ def logged_end(results_location: str, dataset: str, trial_id: str) -> Record | N
     except (OSError, pa.ArrowException, KeyError):
         return None
     last = max(rows, key=lambda r: int(r["evaluation"]), default=None)
-    return last if last is not None and last["status"] in ENDED else None
+    if last is None or last["status"] not in ENDED:
+        return None
+    ended_pretraining = [r["epoch"] for r in rows if r.get("pretrain_end") is not None]
+    return {**last, PRETRAIN_RAN: ended_pretraining[-1] if ended_pretraining else None}
 
 
 def _rows_from_tune(results_json: Path | None) -> list[Record]:

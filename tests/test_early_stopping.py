@@ -380,6 +380,25 @@ def test_a_resumed_sweep_reads_the_frontier_back_from_the_log(tmp_path):
     assert restored.rule.frontier.best(1000, excluding="").accuracy == 0.95
 
 
+def test_a_replayed_logged_end_is_not_judged_again():
+    # On resume, a trial whose end the log holds reports it again (marked replayed): the rule
+    # read that row from the log already, and a verdict now would misname how the trial ended
+    from ray.tune.schedulers import TrialScheduler
+
+    from common.records import REPLAYED
+    from sweep.frontier_scheduler import FrontierScheduler
+
+    class Unasked:
+        def on_result(self, record):
+            raise AssertionError("a replayed row was judged")
+
+    scheduler = FrontierScheduler(options(), N, "/nowhere", "digits")
+    scheduler._rule = Unasked()
+    record = {**ENDED[-1], "dataset": "digits", REPLAYED: True}
+    assert scheduler.on_trial_result(None, None, record) == TrialScheduler.CONTINUE
+    assert scheduler.stopped == {}
+
+
 @pytest.mark.slow
 def test_a_sweep_with_the_frontier_scheduler_names_its_stopped_trials(tmp_path):
     import optuna

@@ -137,16 +137,18 @@ def test_a_trial_that_ended_after_the_last_snapshot_is_not_run_again(tmp_path):
     assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 4
 
 
-def test_a_reader_that_goes_away_stops_the_sweep_resumably(tmp_path):
-    # `sweep run | head -1`: stopped as SIGPIPE would stop it, but with the line to resume it
-    # (stderr is still there) and no BrokenPipeError traceback
+@pytest.mark.parametrize("lines_read", [1, 0])
+def test_a_reader_that_goes_away_stops_the_sweep_resumably(tmp_path, lines_read):
+    # `sweep run | head -1` (or `| true`: gone before the first line): stopped as SIGPIPE would
+    # stop it, but with the line to resume it (stderr is still there) and no traceback
     folder = tmp_path / "p"
     driver = subprocess.Popen(
         [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
          "--num-cpus", "2", "--storage", str(tmp_path), "--name", "p"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    assert driver.stdout.readline()  # the first line, then the reader goes
-    driver.stdout.close()
+    for _ in range(lines_read):
+        assert driver.stdout.readline()
+    driver.stdout.close()  # the reader goes
     _, errors = driver.communicate(timeout=240)
     assert driver.returncode == 128 + signal.SIGPIPE, errors[-3000:]
     assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors[-3000:]

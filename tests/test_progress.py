@@ -101,6 +101,26 @@ def test_a_done_line_names_the_epochs_pretraining_ran_before_it_converged(capsys
         "epochs (converged): test 95.00%")
 
 
+def test_pretraining_lengths_survive_a_resume_and_an_older_pickle(capsys):
+    import pickle
+
+    progress = ProgressCallback("digits", 2, status_every_s=0, bar=False)
+    progress.pretrain_ran["p"] = 20.25
+    restored = ProgressCallback("digits", 2, status_every_s=0, bar=False)
+    restored.set_state(progress.get_state())  # Tune's snapshot of the callback's state
+    assert restored.pretrain_ran == {"p": 20.25}
+    # a sweep started before the callback kept them pickled it without: it still runs
+    state = {k: v for k, v in progress.__getstate__().items() if k != "pretrain_ran"}
+    old = pickle.loads(pickle.dumps(progress))
+    old.__dict__.clear()
+    old.__setstate__(state)
+    t = trial("q", "RUNNING", 0.9)
+    old.on_trial_result(0, [t], t, {**t.last_result, "pretrain_epochs_run": 3.5,
+                                    "strategy": "random", "pretrain_epochs": 8})
+    old.on_trial_complete(0, [t], t)  # a replayed logged end names how long pretraining ran
+    assert "for 3.50 of 8 epochs (converged)" in capsys.readouterr().out
+
+
 def test_a_search_that_ran_out_of_configurations_ends_at_what_ran(monkeypatch):
     from sweep import study
 
