@@ -235,13 +235,7 @@ def set_aside_unknown_trials(results_location: str, dataset: str, known: set[str
 def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -> int:
     """The highest evaluation of the trial on storage (-1 when it has none, or its file is
     unreadable: then the trial starts again from the beginning and rewrites its rows)."""
-    files = trial_files(results_location).get(result_file_name(dataset, trial_id))
-    if files is None:
-        return -1
-    try:
-        rows = read_trial(files)
-    except (OSError, pa.ArrowException, KeyError):
-        return -1
+    rows = _readable_rows(trial_files(results_location).get(result_file_name(dataset, trial_id)))
     return max((int(r["evaluation"]) for r in rows), default=-1)
 
 
@@ -253,15 +247,22 @@ def logged_end(results_location: str, dataset: str, trial_id: str) -> Record | N
     files = trial_files(results_location).get(result_file_name(dataset, trial_id))
     if files is None or files.file is None:
         return None
-    try:
-        rows = read_trial(files)
-    except (OSError, pa.ArrowException, KeyError):
-        return None
+    rows = _readable_rows(files)
     last = max(rows, key=lambda r: int(r["evaluation"]), default=None)
     if last is None or last["status"] not in ENDED:
         return None
     ended_pretraining = [r["epoch"] for r in rows if r.get("pretrain_end") is not None]
     return {**last, PRETRAIN_RAN: ended_pretraining[-1] if ended_pretraining else None}
+
+
+def _readable_rows(files: TrialFiles | None) -> list[Record]:
+    """A trial's rows on storage: none without files, or where they cannot be read."""
+    if files is None:
+        return []
+    try:
+        return read_trial(files)
+    except (OSError, pa.ArrowException, KeyError):
+        return []
 
 
 def _rows_from_tune(results_json: Path | None) -> list[Record]:
