@@ -33,7 +33,7 @@ class GFlopsFormatter(matplotlib.ticker.LogFormatter):
     # matplotlib's LogFormatter labels through this private method (3.x); tests/test_document.py
     # reads the ticks, so a change there fails a test rather than a figure
     def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-        return format_gflops(x / 1e9)
+        return format_gflops(x / 1e9, trailing_zeros=False)
 
 
 METRIC_LABELS = {"test_accuracy": "test accuracy", "val_accuracy": "validation accuracy",

@@ -22,12 +22,18 @@ from common.describe import describe_config
 DEFAULT_TOLERANCE = 0.005  # "reaches the baseline's accuracy" = within half a percentage point
 
 
-def format_gflops(value: float) -> str:
+def format_gflops(value: float, trailing_zeros: bool = True) -> str:
     """GFLOPs for people: 3 significant digits, whole numbers from 1,000 up (no exponents),
-    'not reached' for inf."""
+    'not reached' for inf. With `trailing_zeros`, numbers side by side read alike ("0.922 vs
+    1.90", not "1.9"); without (an axis's ticks), as short as they go ("0.1", "1", "10")."""
     if not np.isfinite(value):
         return "not reached"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    short = f"{value:.3g}"
+    if abs(float(short)) >= 1000:  # 999.6 too: not "1e+03"
+        return f"{value:,.0f}"
+    if not trailing_zeros or value == 0 or "e" in short:
+        return short
+    return f"{value:#.3g}".rstrip(".")
 
 
 def logged(rows: pd.DataFrame, column: str) -> bool:

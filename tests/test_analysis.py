@@ -11,7 +11,7 @@ import pytest
 
 from analysis import flops_to_reach, headlines, load_results, savings_table
 from analysis.load import with_compute
-from analysis.savings import savings_band, target_table
+from analysis.savings import format_gflops, savings_band, target_table
 from common.errors import UserError
 from common.records import arrow_schema
 
@@ -39,6 +39,14 @@ PRE = [record("pre", i, f, a, strategy="random", subset_size=50, subset_fraction
               overdetermination_ratio=2.0, pretrain_epochs=3)
        | {"selection_flops": 10}
        for i, (f, a) in enumerate([(0, 0.1), (20, 0.5), (50, 0.8)])]
+
+
+def test_gflops_keep_three_significant_digits_side_by_side():
+    # "0.922 vs 1.90", not "0.922 vs 1.9"; no exponent where rounding reaches a thousand
+    assert [format_gflops(v) for v in (0.922, 1.9, 7.0, 12.4, 100.0, 0.0)] == [
+        "0.922", "1.90", "7.00", "12.4", "100", "0"]
+    assert [format_gflops(v) for v in (999.4, 999.6, 12345.6)] == ["999", "1,000", "12,346"]
+    assert format_gflops(float("inf")) == "not reached"
 
 
 def test_flops_to_reach_interpolates_between_evaluations():
