@@ -460,7 +460,7 @@ def _trainable(settings: SweepSettings, dataset: str, raw: RawData) -> Any:
     carries the dataset once), and the resources each trial asks for."""
     from ray import tune
 
-    from sweep.results_log import last_logged_evaluation, logged_end
+    from sweep.results_log import last_logged_evaluation, logged_trial
     from trainables.tune_adapter import tune_trainable
 
     _share_prestarted_workers()
@@ -470,7 +470,7 @@ def _trainable(settings: SweepSettings, dataset: str, raw: RawData) -> Any:
             tune_trainable, datasets={dataset: raw}, sweep=settings.name, search_only=SEARCH_ONLY,
             state_folder=layout.trial_state_folder,
             logged_until=partial(last_logged_evaluation, layout.results, dataset),
-            logged_end=partial(logged_end, layout.results, dataset)),
+            logged_trial=partial(logged_trial, layout.results, dataset)),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
 

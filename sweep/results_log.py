@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -232,27 +232,33 @@ def set_aside_unknown_trials(results_location: str, dataset: str, known: set[str
     return abandoned
 
 
-def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -> int:
-    """The highest evaluation of the trial on storage (-1 when it has none, or its file is
-    unreadable: then the trial starts again from the beginning and rewrites its rows)."""
-    rows = _readable_rows(trial_files(results_location).get(result_file_name(dataset, trial_id)))
-    return max((int(r["evaluation"]) for r in rows), default=-1)
+class LoggedTrial(NamedTuple):
+    """What the result log holds of a trial when it starts: its highest evaluation (-1: none, or
+    its file is unreadable, and then it starts again from the beginning and rewrites its rows),
+    and its last row where the log holds its end (its whole file is written and its last row
+    ended it; None otherwise), with `pretrain_epochs_run` from its rows."""
+
+    last_evaluation: int
+    end: Record | None
 
 
-def logged_end(results_location: str, dataset: str, trial_id: str) -> Record | None:
-    """The trial's last row where the log holds its end (its whole file is written, and its last
-    row ended it), with `pretrain_epochs_run` from its rows: a resumed sweep's trial that had
-    ended after Tune's last snapshot. None otherwise (a file that cannot be read included: the
-    trial runs again)."""
+def logged_trial(results_location: str, dataset: str, trial_id: str) -> LoggedTrial:
+    """A trial's `LoggedTrial`, from one listing and one read of its files."""
     files = trial_files(results_location).get(result_file_name(dataset, trial_id))
-    if files is None or files.file is None:
-        return None
     rows = _readable_rows(files)
     last = max(rows, key=lambda r: int(r["evaluation"]), default=None)
-    if last is None or last["status"] not in ENDED:
-        return None
-    ended_pretraining = [r["epoch"] for r in rows if r.get("pretrain_end") is not None]
-    return {**last, PRETRAIN_RAN: ended_pretraining[-1] if ended_pretraining else None}
+    if last is None:
+        return LoggedTrial(-1, None)
+    end = None
+    if files is not None and files.file is not None and last["status"] in ENDED:
+        ended_pretraining = [r["epoch"] for r in rows if r.get("pretrain_end") is not None]
+        end = {**last, PRETRAIN_RAN: ended_pretraining[-1] if ended_pretraining else None}
+    return LoggedTrial(int(last["evaluation"]), end)
+
+
+def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -> int:
+    """The highest evaluation of the trial on storage (-1: none, or its file is unreadable)."""
+    return logged_trial(results_location, dataset, trial_id).last_evaluation
 
 
 def _readable_rows(files: TrialFiles | None) -> list[Record]:

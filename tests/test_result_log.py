@@ -18,6 +18,7 @@ from common.result_files import MERGED_KEY, read_file, trial_files
 from sweep.results_log import (
     ResultLog,
     last_logged_evaluation,
+    logged_trial,
     set_aside_unknown_trials,
     write_rows,
 )
@@ -56,6 +57,26 @@ def test_a_running_trial_is_logged_in_segments_and_ends_as_one_file(results):
     assert files.file is not None and read_file(files.file)[1] == 5
     df = load_results(results)
     assert df["evaluation"].tolist() == list(range(6)) and df["status"].iloc[-1] == "finished"
+
+
+def test_a_trial_start_reads_its_position_and_its_end_from_one_look(results):
+    assert logged_trial(results, "digits", "t") == (-1, None)  # nothing logged yet
+    log = ResultLog(results, flush_every_s=0, merge_after=2)
+    trial = rows("t", range(4), last="finished")
+    trial[1]["pretrain_end"] = "converged"
+    trial[1]["epoch"] = 2.5
+    for row in trial[:3]:
+        log.add(row)
+        log.flush("digits", "t")
+    # merged into the trial's file while it runs (merge_after), and not ended
+    assert trial_files(results)["digits-t.parquet"].file is not None
+    assert logged_trial(results, "digits", "t") == (2, None)
+    log.add(trial[3])
+    log.flush("digits", "t")
+    evaluation, end = logged_trial(results, "digits", "t")
+    assert evaluation == 3 and end is not None
+    assert end["status"] == "finished" and end["evaluation"] == 3
+    assert end["pretrain_epochs_run"] == 2.5  # from the row where pretraining ended
 
 
 def test_rows_wait_at_most_the_flush_interval(results):

@@ -104,12 +104,14 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
                    sweep: str = "", search_only: tuple[str, ...] = (),
                    state_folder: Callable[[str], str] | None = None,
                    logged_until: Callable[[str], int] | None = None,
-                   logged_end: Callable[[str], Record | None] | None = None) -> None:
+                   logged_trial: Callable[[str], tuple[int, Record | None]] | None = None
+                   ) -> None:
     """Ray Tune function trainable. Bound with `tune.with_parameters`: the datasets, the sweep's
     name, the keys of `config` that are choices of the search rather than trial settings
     (`search_only`), where a trial's states go (`state_folder(trial_id)`),
     `logged_until(trial_id)`, the last evaluation the result log holds (-1: none), and
-    `logged_end(trial_id)`, the trial's last row where the log holds its end (None: not ended).
+    `logged_trial(trial_id)`, that and the trial's last row where the log holds its end (None:
+    not ended), in one look at the log as the trial starts.
 
     A trial whose end the log holds (it ended after Tune's last snapshot before the previous
     driver stopped, so Tune runs it again) reports that row again, marked REPLAYED (the result
@@ -125,7 +127,7 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
     format_warning_lines()
     sys.unraisablehook = drop_ignored_exits
     trial_id = tune.get_context().get_trial_id()
-    ended = logged_end(trial_id) if logged_end is not None else None
+    logged_until_now, ended = logged_trial(trial_id) if logged_trial is not None else (None, None)
     if ended is not None:
         print(f"trial {trial_id}: ended ({ended['status']}) before the sweep was interrupted; "
               f"the log has its last evaluation ({ended['evaluation']}), so it is not run again",
@@ -140,7 +142,7 @@ def tune_trainable(config: dict[str, Any], datasets: dict[str, RawData] | None =
     runner = TrialRunner(trial_config, raw=(datasets or {}).get(trial_config.dataset),
                          labels={"sweep": sweep, "trial_id": trial_id})
     states = TrialStates(state_folder(trial_id)) if state_folder else None
-    log_covers = _LogPosition(trial_id, logged_until)
+    log_covers = _LogPosition(trial_id, logged_until, known=logged_until_now)
     if states is not None and logged_until is not None:
         found = states.load_latest(at_most=log_covers())
         if found is not None:
@@ -186,9 +188,13 @@ class _LogPosition:
     """The last evaluation of a trial the result log holds on storage, looked up at most every
     FLUSH_S (the log's own pace); -1 without a log."""
 
-    def __init__(self, trial_id: str, logged_until: Callable[[str], int] | None) -> None:
+    def __init__(self, trial_id: str, logged_until: Callable[[str], int] | None,
+                 known: int | None = None) -> None:
+        """`known`: the position just looked up, if it was."""
         self.trial_id, self.logged_until = trial_id, logged_until
         self.value, self.checked = -1, float("-inf")
+        if known is not None:
+            self.value, self.checked = known, time.monotonic()
 
     def __call__(self) -> int:
         if self.logged_until is not None and time.monotonic() - self.checked >= FLUSH_S:
