@@ -186,6 +186,50 @@ def test_a_second_driver_is_refused_and_a_stale_lock_taken_over(tmp_path):
     assert not (folder / "lock.json").exists()
 
 
+def test_a_driver_paused_while_another_took_the_sweep_over_steps_aside(tmp_path):
+    # SIGSTOP stands for a suspended laptop or a driver stalled past the lease's staleness
+    folder = tmp_path / "p"
+    env = {"SWEEP_LOCK_STALE_S": "4", "SWEEP_LOCK_HEARTBEAT_S": "0.5"}
+    first = subprocess.Popen(
+        [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
+         "--num-cpus", "2", "--max-concurrent-trials", "1", "--storage", str(tmp_path),
+         "--name", "p", "--no-analyze"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, env={**os.environ, **env})
+    worker = int(wait_for_running_trial(folder / "results", min_rows=3)["pid"])
+    paused_token = json.loads((folder / "lock.json").read_text())["token"]
+    os.kill(first.pid, signal.SIGSTOP)  # the driver alone: its Ray and its trial's worker go on
+    time.sleep(5)  # its lease goes stale
+    second = subprocess.Popen(
+        [*sweep_command(), "resume", str(folder), "--num-cpus", "2", "--no-analyze"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, **env})
+    try:
+        deadline = time.monotonic() + 120
+        while json.loads((folder / "lock.json").read_text() or "{}").get(
+                "token", paused_token) == paused_token:
+            assert time.monotonic() < deadline and second.poll() is None, second.stderr
+            time.sleep(0.2)
+        os.kill(first.pid, signal.SIGCONT)
+        _, first_err = first.communicate(timeout=60)
+        assert first.returncode == 3, first_err[-3000:]
+        assert "this driver lost" in first_err and "holds it now" in first_err, first_err
+        # it went as a killed driver goes: its Ray, and its trial's worker with it
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not Path(f"/proc/{worker}").exists()
+        out, err = second.communicate(timeout=600)
+        assert second.returncode == 0, out[-3000:] + err[-3000:]
+    finally:
+        for driver in (first, second):
+            if driver.poll() is None:
+                os.killpg(driver.pid, signal.SIGCONT)
+                os.killpg(driver.pid, signal.SIGKILL)
+                driver.wait()
+    assert_log_complete(pd.read_parquet(folder / "results"), trials=3)
+    assert not (folder / "lock.json").exists()
+
+
 def test_early_stopped_trials_are_named_in_the_log(tmp_path):
     spec = write_spec(tmp_path / "asha.yaml", datasets=["digits"], num_samples=6,
                       scheduler="asha", fixed={"width": 8, "finetune_epochs": 20},

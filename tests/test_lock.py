@@ -88,6 +88,63 @@ def test_a_lock_file_that_is_no_lease_is_taken_over(tmp_path, monkeypatch, conte
     taken.release()
 
 
+def test_a_holder_whose_lease_was_taken_over_steps_aside_and_writes_no_more(tmp_path,
+                                                                            monkeypatch):
+    # a driver paused past STALE_S (SIGSTOP, a suspended laptop) while another's `resume` took
+    # the sweep over: on waking, its heartbeat must not write its lease back over the new one
+    monkeypatch.setattr(lock, "HEARTBEAT_S", 0.05)
+    stepped_aside = []
+    monkeypatch.setattr(lock, "_step_aside", lambda location, taken, s: stepped_aside.append(taken))
+    paused = SweepLock(str(tmp_path))
+    paused.acquire()
+    other = {"host": "elsewhere", "pid": 7, "token": "other", "heartbeat": time.time()}
+    (tmp_path / "lock.json").write_text(json.dumps(other))
+    deadline = time.monotonic() + 5
+    while not stepped_aside and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # beats it would have written by now
+    assert stepped_aside and stepped_aside[0]["host"] == "elsewhere"
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == "other"
+    paused.release()
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == "other"  # not its own
+
+
+def test_a_lease_is_lost_when_another_holds_it_or_when_gone_after_going_stale(tmp_path):
+    held = SweepLock(str(tmp_path))
+    held.renewed = time.time()
+    assert held.taken_by() is None  # no lease, renewed just now: nobody could take it over
+    (tmp_path / "lock.json").write_text(held._lease())
+    assert held.taken_by() is None  # its own
+    held.renewed = time.time() - lock.STALE_S - 1
+    assert held.taken_by() is None  # its own still, however late: nobody took it
+    (tmp_path / "lock.json").unlink()
+    assert held.taken_by() == {}  # gone after going stale: another may have taken it and ended
+    other = {"host": "h", "pid": 1, "token": "t", "heartbeat": 0}
+    (tmp_path / "lock.json").write_text(json.dumps(other))
+    assert held.taken_by()["token"] == "t"
+
+
+def test_the_heartbeat_outlives_an_unexpected_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "HEARTBEAT_S", 0.05)
+    real, failures = storage.write_text_atomic, []
+
+    def fails_once(location, text):
+        if not failures:
+            failures.append(location)
+            raise ValueError("a surprise")
+        real(location, text)
+
+    held = SweepLock(str(tmp_path))
+    held.acquire()
+    monkeypatch.setattr(storage, "write_text_atomic", fails_once)
+    with pytest.warns(UserWarning, match="renewing the lease .* failed .*a surprise"):
+        time.sleep(0.3)
+    renewed = held.renewed
+    time.sleep(0.3)
+    assert failures and held.renewed > renewed  # it went on beating
+    held.release()
+
+
 @pytest.mark.parametrize("given, same", [("s3://b/sweeps/x/", "s3://b/sweeps/x"),
                                          ("gs://b/x//", "gs://b/x"), ("s3://b", "s3://b")])
 def test_a_sweep_folder_uri_has_one_spelling(given, same):
