@@ -14,7 +14,7 @@ import pyarrow.fs as pafs
 from common import storage
 from common.errors import UserError, warn
 from common.records import PRETRAIN_RAN
-from common.result_files import NotALogFile, read_log, read_table
+from common.result_files import DamagedFile, NotALogFile, read_log, read_table
 
 # A trial's compute at an evaluation: its training FLOPs (both phases) plus the FLOPs spent
 # building its small set (k-means; 0 for index selections), so that a selection method cannot
@@ -79,7 +79,7 @@ def _read_location(location: str) -> list[pa.Table]:
             return [read_table(location)]
         except NotALogFile as e:  # named on its own: say so, rather than "no results"
             raise UserError(f"{location}: {e.args[0]}") from None
-        except (OSError, pa.ArrowException, KeyError) as e:
+        except (OSError, pa.ArrowException, DamagedFile) as e:
             warn(f"skipped unreadable result file {location} ({e})")
             return []
     if info.type != pafs.FileType.Directory:

@@ -7,6 +7,9 @@
         results/<dataset>-<trial>.parquet   the result log: one file per trial
         results/_live/<dataset>-<trial>.<seq>.parquet   a running trial's newest rows, not yet
                                     merged into its file (`common.result_files`)
+        results/_set_aside/         files taken out of the log, kept for inspection: a damaged
+                                    trial file (`.corrupt`), the rows of trials a resumed sweep
+                                    cannot continue (`.abandoned`)
         tune/<dataset>/             Ray Tune's experiment (trials, searcher), for `resume`
         trial_state/<trial>/<evaluation>.pt   a running trial's newest saved states
         optuna.db                   the Optuna studies, one per dataset (SQLite)
@@ -129,6 +132,14 @@ SEGMENTS = "_live"  # a leading "_": pandas/pyarrow leave it out of `read_parque
 
 def segments_folder(results: str) -> str:
     return storage.join(results, SEGMENTS)
+
+
+SET_ASIDE = "_set_aside"  # as `_live`, out of `read_parquet(results)`, which reads any name
+
+
+def set_aside_location(results: str, file: str, why: str) -> str:
+    """Where a file of the log taken out of it goes: `results/_set_aside/<name>.<why>`."""
+    return storage.join(results, SET_ASIDE, f"{file.rsplit('/', 1)[-1]}.{why}")
 
 
 def segment_file_name(dataset: str, trial_id: str, seq: int) -> str:

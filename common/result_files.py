@@ -15,8 +15,9 @@ ended trial whole, a running one as of its last merge. `read_log` reads everythi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +30,7 @@ from common.records import Record, arrow_schema
 # A running trial's new rows reach storage at most this many seconds after they are reported.
 FLUSH_S = float(os.environ.get("SWEEP_LOG_FLUSH_S", "2"))
 MERGED_KEY = b"sweep.segments_merged"  # Parquet metadata: the last segment merged into a file
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,9 +75,14 @@ def read_table(location: str) -> pa.Table:
 
 def read_file(location: str) -> tuple[pa.Table, int]:
     """A file of the log in the log's schema, and the last segment merged into it (0: none),
-    from one read."""
-    fs, path = storage.filesystem(location)
-    table = pq.read_table(path, filesystem=fs)
+    from one read. Raises OSError where storage cannot be read (no file, a network error: not
+    the file's fault), DamagedFile where its bytes are no Parquet, NotALogFile where they are
+    someone else's table."""
+    data = storage.read_bytes(location)
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (OSError, pa.ArrowException) as e:  # thrift errors come as OSError, from the bytes
+        raise DamagedFile(_first_line(e)) from None
     merged = int((table.schema.metadata or {}).get(MERGED_KEY, b"0"))
     missing = [c for c in IDENTIFYING if c not in table.column_names]
     if missing:  # some other Parquet file (an analysis' frontier.parquet, a foreign table)
@@ -84,7 +91,24 @@ def read_file(location: str) -> tuple[pa.Table, int]:
     for column in schema:  # a file from an older version lacks newer columns: they are null
         if column.name not in table.column_names:
             table = table.append_column(column, pa.nulls(len(table), column.type))
-    return table.select(schema.names).cast(schema), merged
+    try:
+        return table.select(schema.names).cast(schema), merged
+    except pa.ArrowException as e:  # a column of the log's with values of another type
+        raise DamagedFile(_first_line(e)) from None
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+class DamagedFile(ValueError):
+    """A file of the log whose bytes were read but are not Parquet (cut short, overwritten):
+    damage on storage, as against storage that could not be reached (OSError), which says
+    nothing about the file and must not be taken for damage."""
+
+
+# What makes a file of the log unusable as it stands (an OSError can pass: try it again)
+UNUSABLE = (DamagedFile, NotALogFile)
 
 
 class SegmentGone(OSError):
@@ -95,9 +119,10 @@ class SegmentGone(OSError):
 def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
                merged: int | None = None, live: bool = False) -> list[Record]:
     """A trial's rows, ordered by evaluation: its file (`file_rows`/`merged` when already read)
-    with its newer segments applied. An unreadable segment is skipped with a warning (segments
-    are written whole; only damage to the storage makes one unreadable). With `live` (a reader
-    beside a running sweep), a segment that no longer exists raises SegmentGone instead."""
+    with its newer segments applied. A damaged segment is skipped with a warning (segments are
+    written whole; only damage to the storage makes one unreadable); storage that cannot be
+    read raises OSError. With `live` (a reader beside a running sweep), a segment that no
+    longer exists raises SegmentGone (`read_listed` lists the trial again)."""
     if file_rows is None:
         table, merged = read_file(files.file) if files.file else (None, 0)
         file_rows = table.to_pylist() if table is not None else []
@@ -105,11 +130,13 @@ def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
     for _seq, location in _newer(files, merged or 0):
         try:
             segment = read_table(location).to_pylist()
-        except (OSError, pa.ArrowException, KeyError) as e:
+        except UNUSABLE as e:
+            warn(f"skipped unreadable log segment {location} ({e})")
+            continue
+        except OSError:
             if live and not storage.exists(location):
                 raise SegmentGone(location) from None
-            warn(f"skipped unreadable log segment {location} ({str(e).splitlines()[0]})")
-            continue
+            raise
         rows.update((int(r["evaluation"]), r) for r in segment)
     return [rows[k] for k in sorted(rows)]
 
@@ -131,16 +158,25 @@ def read_log(results: str) -> list[pa.Table]:
     log: a trial whose segments are merged into its file while it is read is listed again."""
     tables = []
     for name, files in trial_files(results).items():
-        for attempt in range(RELIST + 1):
-            try:
-                tables.append(_read_whole(files, live=attempt < RELIST))
-                break
-            except SegmentGone:
-                files = trial_files(results).get(name, TrialFiles(name))
-            except (OSError, pa.ArrowException, KeyError) as e:
-                warn(f"skipped unreadable result file {files.file} ({str(e).splitlines()[0]})")
-                break
+        try:
+            tables.append(read_listed(results, name, _read_whole, files))
+        except (OSError, pa.ArrowException, *UNUSABLE) as e:
+            warn(f"skipped unreadable result file {files.file} ({str(e).splitlines()[0]})")
     return tables
+
+
+def read_listed(results: str, name: str, read: Callable[[TrialFiles, bool], T],
+                files: TrialFiles | None = None) -> T:
+    """`read(files, live)` of the trial whose file is `name` (`files` as listed, if it was),
+    listing it again, up to RELIST times, while the sweep merges its segments under the
+    reader."""
+    files = files or trial_files(results).get(name, TrialFiles(name))
+    for _attempt in range(RELIST):
+        try:
+            return read(files, True)
+        except SegmentGone:
+            files = trial_files(results).get(name, TrialFiles(name))
+    return read(files, False)
 
 
 def _read_whole(files: TrialFiles, live: bool) -> pa.Table:

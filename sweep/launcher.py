@@ -496,7 +496,8 @@ def _prepare_resume(layout: SweepLayout, dataset: str) -> set[str] | None:
         repair_unreadable(layout.results, dataset, Path(experiment))
     if abandoned:
         print(f"[{dataset}] {len(abandoned)} trial(s) started after the last snapshot before the "
-              f"crash were set aside (results/*.abandoned): {', '.join(abandoned)}", flush=True)
+              f"crash were set aside (results/_set_aside/*.abandoned): {', '.join(abandoned)}",
+              flush=True)
     return known if restorable else None
 
 

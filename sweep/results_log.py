@@ -29,14 +29,17 @@ from common.layout import (
     result_file_name,
     segment_file_name,
     segments_folder,
+    set_aside_location,
     trial_of_result_file,
 )
 from common.records import ENDED, PRETRAIN_RAN, Record, arrow_schema, log_row
 from common.result_files import (
     FLUSH_S,
     MERGED_KEY,
+    UNUSABLE,
     TrialFiles,
     read_file,
+    read_listed,
     read_trial,
     stale_segments,
     trial_files,
@@ -187,17 +190,29 @@ def write_rows(location: str, rows: list[Record], merged: int = 0) -> None:
 def read_or_rebuild(location: str, tune_results: Path | None) -> tuple[list[Record], int]:
     """A trial file's rows and the last segment merged into it. An unreadable file is kept as
     `<file>.corrupt` for inspection and its rows are rebuilt from Tune's own record of the
-    results it received (the trial's result.json on the driver), then written back, whole."""
+    results it received (the trial's result.json on the driver), then written back, whole.
+    Storage that cannot be read (OSError: a network error, throttling) is raised, not taken for
+    damage: the file may be whole, and rebuilding it from a driver that lacks Tune's record (a
+    lost head node) would lose its rows."""
     try:
         table, merged = read_file(location)
         return table.to_pylist(), merged
-    except (OSError, pa.ArrowException, KeyError) as e:
-        storage.move(location, f"{location}.corrupt")
-        rows = sorted(_rows_from_tune(tune_results), key=lambda r: r["evaluation"])
+    except UNUSABLE as e:
+        aside = _set_aside(location.rsplit("/", 1)[0], location, "corrupt")
+        rows = _rows_from_tune(tune_results)
         write_rows(location, rows)
-        warn(f"{location} is unreadable ({str(e).splitlines()[0]}); moved to {location}.corrupt, "
+        warn(f"{location} is unreadable ({str(e).splitlines()[0]}); moved to {aside}, "
              f"{len(rows)} rows rebuilt from {tune_results or 'nothing'}")
         return rows, 0
+
+
+def _set_aside(results: str, location: str, why: str) -> str:
+    """Move a file of the log folder `results` into its `_set_aside/` (where neither this log
+    nor `pandas.read_parquet(results)` reads it), named `<name>.<why>`; returns where it went."""
+    target = set_aside_location(results, location, why)
+    storage.make_dirs(target.rsplit("/", 1)[0])
+    storage.move(location, target)
+    return target
 
 
 def logged_trials(results_location: str, dataset: str) -> dict[str, TrialFiles]:
@@ -220,14 +235,15 @@ def repair_unreadable(results_location: str, dataset: str, experiment: Path) -> 
 
 def set_aside_unknown_trials(results_location: str, dataset: str, known: set[str]) -> list[str]:
     """Move the log files (and segments) of trials a restored sweep does not know (started after
-    Tune's last snapshot before a crash; Tune will never continue them) to `<name>.abandoned`,
-    kept for inspection but out of the log. Returns the trial ids set aside."""
+    Tune's last snapshot before a crash; Tune will never continue them) to
+    `_set_aside/<name>.abandoned`, kept for inspection but out of the log. Returns the trial ids
+    set aside."""
     abandoned = []
     for trial_id, files in logged_trials(results_location, dataset).items():
         if trial_id not in known:
             for location in [files.file, *files.segments.values()]:
                 if location is not None:
-                    storage.move(location, f"{location}.abandoned")
+                    _set_aside(results_location, location, "abandoned")
             abandoned.append(trial_id)
     return abandoned
 
@@ -245,7 +261,7 @@ class LoggedTrial(NamedTuple):
 def logged_trial(results_location: str, dataset: str, trial_id: str) -> LoggedTrial:
     """A trial's `LoggedTrial`, from one listing and one read of its files."""
     files = trial_files(results_location).get(result_file_name(dataset, trial_id))
-    rows = _readable_rows(files)
+    rows = _readable_rows(results_location, files)
     last = max(rows, key=lambda r: int(r["evaluation"]), default=None)
     if last is None:
         return LoggedTrial(-1, None)
@@ -261,25 +277,36 @@ def last_logged_evaluation(results_location: str, dataset: str, trial_id: str) -
     return logged_trial(results_location, dataset, trial_id).last_evaluation
 
 
-def _readable_rows(files: TrialFiles | None) -> list[Record]:
-    """A trial's rows on storage: none without files, or where they cannot be read."""
+def _readable_rows(results_location: str, files: TrialFiles | None) -> list[Record]:
+    """A trial's rows on storage (listed again if the sweep merges them while they are read):
+    none without files, or where they cannot be read (the trial then starts from the beginning:
+    that costs training, no row)."""
     if files is None:
         return []
     try:
-        return read_trial(files)
-    except (OSError, pa.ArrowException, KeyError):
+        return read_listed(results_location, files.name,
+                           lambda listed, live: read_trial(listed, live=live), files)
+    except (OSError, pa.ArrowException, *UNUSABLE):
         return []
 
 
 def _rows_from_tune(results_json: Path | None) -> list[Record]:
+    """A trial's rows from Tune's result.json, by evaluation. Tune appends to that file, so a
+    trial retried (or resumed) has some evaluations twice or more: each keeps its latest, and
+    a last row drops those beyond it (an earlier attempt's, as `ResultLog.add` does)."""
     if results_json is None or not results_json.is_file():
         return []
-    rows = []
+    rows: dict[int, Record] = {}
     for line in results_json.read_text().splitlines():
         try:
             result = json.loads(line)
         except json.JSONDecodeError:  # a line cut short by the crash
             continue
         if "evaluation" in result:
-            rows.append(log_row(result))
-    return rows
+            row = log_row(result)
+            evaluation = int(row["evaluation"])
+            rows[evaluation] = row
+            if row["status"] != "running":
+                for later in [k for k in rows if k > evaluation]:
+                    del rows[later]
+    return [rows[k] for k in sorted(rows)]

@@ -120,7 +120,7 @@ def test_resume_with_a_truncated_checkpoint_and_a_truncated_log_file(tmp_path):
     output = result.stdout + result.stderr
     assert f"checkpoint {checkpoint} is unreadable" in output  # and an older one is used
     assert f"{log_file} is unreadable" in output and f"{len(before)} rows rebuilt" in output
-    assert (folder / "results" / f"{log_file.name}.corrupt").exists()
+    assert (folder / "results" / "_set_aside" / f"{log_file.name}.corrupt").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every remaining file is readable
         df = load_results(str(folder))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from test_analysis import record
 
@@ -28,6 +29,13 @@ def rows(trial, evaluations, accuracy=0.1, last="running"):
     out = [record(trial, e, 10 * e, accuracy * e) for e in evaluations]
     out[-1]["status"] = last
     return out
+
+
+def read_parquet_folder(results: str):
+    """`pandas.read_parquet(results)`, as the README tells a user to read the log, on either
+    storage."""
+    fs, path = storage.filesystem(results)
+    return pq.read_table(path, filesystem=fs).to_pandas()
 
 
 def segment_names(results: str) -> list[str]:
@@ -148,7 +156,12 @@ def test_trials_a_restored_sweep_does_not_know_are_set_aside_with_their_segments
     log.flush("digits", "known")
     assert set_aside_unknown_trials(results, "digits", {"known"}) == ["unknown"]
     assert set(load_results(results)["trial_id"]) == {"known"}
-    assert all(name.endswith(".abandoned") for name in segment_names(results))
+    assert segment_names(results) == []
+    aside = storage.list_names(f"{results}/_set_aside")
+    assert aside and all(n.startswith("digits-unknown.") and n.endswith(".parquet.abandoned")
+                         for n in aside)
+    # pandas reads any file name in the folder (not only *.parquet): set aside out of its sight
+    assert set(read_parquet_folder(results)["trial_id"]) == {"known"}
 
 
 def test_a_trial_costs_two_object_writes_however_many_results_it_reports(results, monkeypatch):
@@ -201,3 +214,82 @@ def test_a_reader_beside_the_sweep_rereads_a_trial_merged_while_it_reads(results
     df = load_results(results)
     assert df["evaluation"].tolist() == [0, 1, 2, 3, 4] and df["status"].iloc[-1] == "finished"
     assert not [w for w in recwarn if "unreadable" in str(w.message)]
+
+
+def test_a_storage_error_while_a_resumed_driver_reads_a_segment_is_raised_not_skipped(
+        results, monkeypatch):
+    # A network error is not damage: skipping the segment would drop its rows at the next
+    # merge (and delete it), while the trial's worker, whose own read succeeded, resumes after
+    # them: a gap for good. Raised, the driver stops; resumed again, every row is there.
+    import common.result_files as result_files
+
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(6)):
+        log.add(row)
+        log.flush("digits", "t")  # segments 1..6; then the driver dies
+    real, failed = result_files.read_table, []
+
+    def flaky(location):
+        if location.endswith(segment_file_name("digits", "t", 4)) and not failed:
+            failed.append(location)
+            raise OSError("AWS Error NETWORK_CONNECTION during GetObject operation")
+        return real(location)
+
+    monkeypatch.setattr(result_files, "read_table", flaky)
+    with pytest.raises(OSError, match="NETWORK_CONNECTION"):
+        ResultLog(results, flush_every_s=0).add(rows("t", [6])[0])
+    again = ResultLog(results, flush_every_s=0)  # the storage is back
+    for row in rows("t", [6, 7], last="finished"):
+        again.add(row)
+        again.flush("digits", "t")
+    assert load_results(results)["evaluation"].tolist() == list(range(8))
+
+
+def test_a_storage_error_reading_a_trial_file_is_not_taken_for_damage(results, monkeypatch):
+    import sweep.results_log as results_log
+
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("u", range(4), last="finished"):
+        log.add(row)
+        log.flush("digits", "u")
+    real, failed = results_log.read_file, []
+
+    def flaky(location):
+        if not failed:
+            failed.append(location)
+            raise OSError("AWS Error SLOW_DOWN during GetObject operation")
+        return real(location)
+
+    monkeypatch.setattr(results_log, "read_file", flaky)
+    with pytest.raises(OSError, match="SLOW_DOWN"):
+        ResultLog(results, flush_every_s=0).close("digits", "u")
+    assert storage.list_names(f"{results}/_set_aside") == []  # not moved aside
+    assert load_results(results)["evaluation"].tolist() == [0, 1, 2, 3]
+
+
+def test_a_damaged_trial_file_is_rebuilt_from_tunes_record_once_per_evaluation(results,
+                                                                               tmp_path):
+    # Tune appends to result.json: a retried trial reported evaluations 2-3 twice, and its
+    # first attempt went on to 5 before the retry ended at 4
+    import json
+
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(3)):
+        log.add(row)
+        log.flush("digits", "t", now=True)
+    log.close("digits", "t")
+    storage.write_bytes_atomic(f"{results}/digits-t.parquet", b"PAR1 cut short")
+    first = rows("t", range(6), accuracy=0.1)
+    second = rows("t", [2, 3, 4], accuracy=0.2, last="finished")
+    tune_results = tmp_path / "result.json"
+    tune_results.write_text("".join(json.dumps(r) + "\n" for r in first + second)
+                            + '{"evaluation": 5, "cut')
+    with pytest.warns(UserWarning, match="is unreadable .* 5 rows rebuilt from"):
+        ResultLog(results, flush_every_s=0).add(rows("t", [4], accuracy=0.2,
+                                                     last="finished")[0], tune_results)
+    df = load_results(results)
+    assert df["evaluation"].tolist() == [0, 1, 2, 3, 4]
+    assert df["test_accuracy"].tolist() == pytest.approx([0, 0.1, 0.4, 0.6, 0.8])
+    assert df["status"].tolist()[-1] == "finished"
+    assert storage.exists(f"{results}/_set_aside/digits-t.parquet.corrupt")
+    assert read_parquet_folder(results)["evaluation"].tolist() == [0, 1, 2, 3, 4]
