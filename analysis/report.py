@@ -33,7 +33,7 @@ from analysis.savings import (
 from analysis.savings import format_gflops as _gflops
 from common.describe import describe_config
 from common.errors import UserError
-from common.records import arrow_schema
+from common.records import FAILED, arrow_schema
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
                     "overdetermination_ratio", "pretrain_epochs", PRETRAIN_RAN, "finetune_epochs",
@@ -156,14 +156,23 @@ def chosen_on_test(df: pd.DataFrame) -> str | None:
 
 
 def in_progress(df: pd.DataFrame) -> str | None:
-    """A sentence saying the sweep is still running (some trial's last row says `running`),
-    or None. Those trials' latest evaluations are analysed as they stand."""
+    """A sentence saying the sweep is still running (some trial's last row says `running`)
+    and how many trials failed, or None. Those trials' latest evaluations are analysed as they
+    stand."""
     finals = final_rows(df)
     running = int((finals["status"] == "running").sum())
-    if not running:
+    failed = int((finals["status"] == FAILED).sum())
+    said = []
+    if running:
+        said.append(f"In progress: {running} of {len(finals)} trials are still running (or were "
+                    "interrupted)")
+    if failed:
+        said.append(f"{failed} of {len(finals)} trials failed (an error, after their "
+                    "retries)")
+    if not said:
         return None
-    return (f"In progress: {running} of {len(finals)} trials are still running (or were "
-            "interrupted); their latest evaluations are shown as they stand, not as results.")
+    return ("; ".join(said) + "; their latest evaluations are shown as they stand, not as "
+            "results.")
 
 
 def _summary(df: pd.DataFrame, found, out: Path, tolerance: float,

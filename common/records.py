@@ -53,15 +53,16 @@ TRIAL = _columns(
     ("test_loss", "float", "mean cross-entropy on the test set"),
     ("test_accuracy", "float", "accuracy on the test set"),
     ("wall_time_s", "float", "seconds since the trial started, evaluations included"),
-    ("status", "string", "running, finished, diverged or stopped (by an early-stopping "
-                         "scheduler): the last row says how a trial ended"),
+    ("status", "string", "running, finished, diverged, stopped (by an early-stopping "
+                         "scheduler) or failed (an error, after its retries): the last row "
+                         "says how a trial ended"),
     ("width", "int", "the model's width (first conv block's channels; MLP: 8x this)"),
     ("finetune_epochs", "int", "most epochs on the full training set"),
     ("augment", "bool", "whether batches were augmented (translations, flips for CIFAR)"),
     ("evaluation", "int", "index of this evaluation within the trial: 0, 1, 2, ..."),
     ("stop_reason", "string", "why the trial ended (max_epochs, target_accuracy, target_loss, "
-                              "converged, flops_budget, diverged, early_stopped); null while "
-                              "running"),
+                              "converged, flops_budget, diverged, early_stopped, error); null "
+                              "while running"),
     ("train_time_s", "float", "seconds spent training, evaluations excluded"),
     ("flops_per_sample", "int", "training FLOPs of one example (forward + backward)"),
     ("macs_forward", "int", "thop's forward multiply-accumulates of one example (a cross-check)"),
@@ -98,6 +99,7 @@ LOG = TRIAL + PLACEMENT
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(c.name for c in TRIAL)
 ENDED = ("finished", "diverged", "stopped")  # the statuses of a last row that ended its trial
+FAILED = "failed"  # a trial's last row when it failed after its retries (a resume runs it again)
 # A result's key marking a row of the log reported to Tune again (a resumed trial whose end the
 # log already holds): not a new evaluation, so the result log leaves it out
 REPLAYED = "replayed_from_log"

@@ -35,7 +35,8 @@ class ResultLogCallback(Callback):
         storage.delete_dir(self.layout.trial_state_folder(trial.trial_id))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.log.close(trial.config["dataset"], trial.trial_id)  # failed after its retries
+        self.log.mark_failed(trial.config["dataset"], trial.trial_id)  # after its retries
+        self.log.close(trial.config["dataset"], trial.trial_id)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         self.log.flush_due()  # rows of trials that report rarely still reach storage in time

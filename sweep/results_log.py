@@ -32,7 +32,7 @@ from common.layout import (
     set_aside_location,
     trial_of_result_file,
 )
-from common.records import ENDED, PRETRAIN_RAN, Record, arrow_schema, log_row
+from common.records import ENDED, FAILED, PRETRAIN_RAN, Record, arrow_schema, log_row
 from common.result_files import (
     FLUSH_S,
     MERGED_KEY,
@@ -74,25 +74,39 @@ class ResultLog:
     def add(self, row: Record, tune_results: Path | None = None) -> None:
         trial = self._trial(row["dataset"], row["trial_id"], tune_results)
         evaluation = int(row["evaluation"])
+        last = max(trial.rows, default=-1)
+        if trial.rows and last < evaluation and trial.rows[last]["status"] == FAILED:
+            # a trial that failed, run again by a resumed sweep (Tune resumes errored trials)
+            trial.rows[last] = trial.pending[last] = {**trial.rows[last], "status": "running",
+                                                      "stop_reason": None}
         trial.rows[evaluation] = trial.pending[evaluation] = log_row(row)
+        trial.reported = evaluation
         if row["status"] != "running":
-            # A trial's last row: rows beyond it came from an earlier attempt that went further
-            # (a redone trial may stop sooner: float results can differ between processes).
-            for later in [k for k in trial.rows if k > evaluation]:
-                del trial.rows[later]
-            trial.ended = True
+            trial.end_at(evaluation)
 
     def mark_stopped(self, dataset: str, trial_id: str) -> None:
         """If the trial's last row says it is still running (it ended without a last record of
         its own: an early-stopping scheduler stopped it), make that row say `stopped`, reason
         `early_stopped`."""
+        self._mark_end(dataset, trial_id, "stopped", "early_stopped")
+
+    def mark_failed(self, dataset: str, trial_id: str) -> None:
+        """The trial failed after its retries: its last row says `failed`, reason `error`
+        (rather than `running`, which would read as interrupted)."""
+        self._mark_end(dataset, trial_id, FAILED, "error")
+
+    def _mark_end(self, dataset: str, trial_id: str, status: str, reason: str) -> None:
+        """Its last row (the one it reported last in this run: rows beyond it came from an
+        earlier attempt that went further) says how the trial ended, if it says `running`."""
         trial = self._trial(dataset, trial_id)
-        if not trial.rows or trial.rows[max(trial.rows)]["status"] != "running":
+        if not trial.rows:
             return
-        last = max(trial.rows)
-        trial.rows[last].update(status="stopped", stop_reason="early_stopped")
-        trial.pending[last] = trial.rows[last]
-        trial.ended = True
+        last = trial.reported if trial.reported in trial.rows else max(trial.rows)
+        if trial.rows[last]["status"] != "running":
+            return
+        trial.rows[last] = trial.pending[last] = {**trial.rows[last], "status": status,
+                                                  "stop_reason": reason}
+        trial.end_at(last)
 
     def flush(self, dataset: str, trial_id: str, now: bool = False) -> None:
         """Write what the trial's rows need: its whole file if it ended (before Tune records it
@@ -175,6 +189,15 @@ class _Trial:
     merged: int = 0  # the last segment merged into the trial's file
     written: float = float("-inf")  # when its rows last went to storage (never: -inf)
     ended: bool = False
+    reported: int | None = None  # the evaluation it reported last in this run
+
+    def end_at(self, evaluation: int) -> None:
+        """Its row `evaluation` ended it: rows beyond it came from an earlier attempt that went
+        further (a redone trial may stop sooner: float results can differ between processes)."""
+        for later in [k for k in self.rows if k > evaluation]:
+            del self.rows[later]
+            self.pending.pop(later, None)
+        self.ended = True
 
 
 def write_rows(location: str, rows: list[Record], merged: int = 0) -> None:

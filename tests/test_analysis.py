@@ -322,6 +322,11 @@ def test_analysis_of_a_running_sweep_says_so(tmp_path):
     assert summary.splitlines()[0].startswith("In progress: 1 of 2 trials are still running")
     report = (tmp_path / "out" / "report.md").read_text()
     assert "**In progress: 1 of 2 trials" in report
+    going[-1]["status"] = "failed"
+    write_log(tmp_path / "results", {"done": done, "going": going})
+    assert analyze([str(tmp_path)], tmp_path / "out3").splitlines()[0] == (
+        "1 of 2 trials failed (an error, after their retries); their latest evaluations are "
+        "shown as they stand, not as results.")
     going[-1]["status"] = "finished"
     write_log(tmp_path / "results", {"done": done, "going": going})
     assert not analyze([str(tmp_path)], tmp_path / "out2").startswith("In progress")

@@ -209,6 +209,10 @@ def test_a_sweep_whose_every_trial_fails_says_so_and_exits_1(tmp_path, monkeypat
     from sweep import cli, launcher
 
     def failing(config: dict) -> None:
+        tune.report({"evaluation": 0, "dataset": "digits", "status": "running",
+                     "trial_id": tune.get_context().get_trial_id(), "sweep": "f",
+                     "train_flops": 0, "test_accuracy": 0.1, "search_accuracy": 0.1,
+                     "compute_flops": 0})
         raise RuntimeError("no luck in this worker")
 
     monkeypatch.setattr(launcher, "_trainable", lambda settings, dataset, raw: (
@@ -223,6 +227,9 @@ def test_a_sweep_whose_every_trial_fails_says_so_and_exits_1(tmp_path, monkeypat
     assert "no luck in this worker" in last
     assert last.endswith(f"their tracebacks are above; results in {tmp_path / 'f' / 'results'}")
     assert "finished" not in out
+    # each trial's one row says it failed (not `running`, which reads as interrupted)
+    df = pd.read_parquet(tmp_path / "f" / "results")
+    assert len(df) == 2 and set(df["status"]) == {"failed"} and set(df["stop_reason"]) == {"error"}
 
 
 def test_a_tune_folder_without_a_snapshot_starts_its_study_afresh(tmp_path):

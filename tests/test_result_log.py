@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -191,6 +192,44 @@ def test_a_trial_that_reports_no_more_is_closed_into_its_file(results):
     log.close("digits", "failed")
     assert segment_names(results) == []
     assert pd.read_parquet(results)["evaluation"].tolist() == [0, 1, 2]
+
+
+def test_a_trial_that_failed_says_so_and_a_resumed_one_runs_on(results):
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(3)):
+        log.add(row)
+        log.flush("digits", "t")
+    log.mark_failed("digits", "t")  # what the callback does when Tune gives up on the trial
+    log.close("digits", "t")
+    df = load_results(results)
+    assert df["status"].tolist() == ["running", "running", "failed"]  # not read as interrupted
+    assert df["stop_reason"].iloc[-1] == "error"
+    again = ResultLog(results, flush_every_s=0)  # `sweep resume` runs an errored trial again
+    for row in rows("t", [3, 4], last="finished"):
+        again.add(row)
+        again.flush("digits", "t")
+    df = load_results(results)
+    assert df["status"].tolist() == ["running"] * 4 + ["finished"]
+    assert pd.isna(df["stop_reason"].iloc[2])
+
+
+def test_a_trial_stopped_sooner_than_its_earlier_attempt_went_is_stopped_where_it_stopped(
+        results):
+    # its first attempt reached evaluation 5, then its worker died; the retry resumed from an
+    # earlier state and a scheduler stopped it at 3: rows 4-5 are the first attempt's
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(6)):
+        log.add(row)
+        log.flush("digits", "t")
+    for row in rows("t", [2, 3], accuracy=0.2):
+        log.add(row)
+        log.flush("digits", "t")
+    log.mark_stopped("digits", "t")
+    log.close("digits", "t")
+    df = load_results(results)
+    assert df["evaluation"].tolist() == [0, 1, 2, 3]
+    assert df["status"].tolist() == ["running"] * 3 + ["stopped"]
+    assert df["test_accuracy"].tolist()[2:] == pytest.approx([0.4, 0.6])
 
 
 def test_a_reader_beside_the_sweep_rereads_a_trial_merged_while_it_reads(results, monkeypatch,
