@@ -11,6 +11,7 @@ an S3-compatible server. Other schemes (gs://, ...) go through `pyarrow.fs.FileS
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -157,8 +158,9 @@ def write_bytes_atomic(location: str, data: bytes) -> None:
 def create_exclusive(location: str, data: bytes) -> bool:
     """Create the file `location` holding `data`, in one step, only if no file is there: True
     when this call created it. On local disk a complete temporary file is hard-linked to the
-    name (atomic; it fails if the name exists). False where the file exists, and on an object
-    store, which offers no such write here: the caller falls back to its own protocol."""
+    name (atomic; it fails if the name exists). False where the file exists, on an object store
+    and on a mount without hard links (gcsfuse, s3fs-fuse, some SMB shares), which offer no such
+    write here: the caller falls back to its own protocol."""
     fs, path = filesystem(location)
     if not isinstance(fs, pafs.LocalFileSystem):
         return False
@@ -170,6 +172,10 @@ def create_exclusive(location: str, data: bytes) -> bool:
         return True
     except (FileExistsError, FileNotFoundError):  # a file is there; no folder
         return False
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS):
+            return False  # no hard links on this mount
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from shlex import quote
 
 from common.errors import Interrupted, TrialsFailed, UserError, format_warning_lines
 from search_spaces.presets import preset_names
@@ -313,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.signum == signal.SIGPIPE:
             _stdout_to_devnull()
         _shut_down_ray()
-        how = f"; continue it with `sweep resume {e.folder}`" if e.folder else ""
+        how = f"; continue it with `sweep resume {quote(e.folder)}`" if e.folder else ""
         print(f"sweep {args.command}: interrupted ({signal.Signals(e.signum).name}){how}",
               file=sys.stderr)
         return 128 + e.signum

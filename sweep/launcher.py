@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from shlex import quote
 from typing import TYPE_CHECKING, Any
 
 from common import storage
@@ -54,9 +55,10 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
                             "another --name or --storage")
         if _finished(settings.layout):
             raise UserError(f"{folder} already exists and has finished: its analysis is "
-                            f"`sweep analyze {folder}`; choose another --name for a new sweep")
-        raise UserError(f"{folder} already exists: continue it with `sweep resume {folder}`, "
-                        "or choose another --name")
+                            f"`sweep analyze {quote(folder)}`; choose another --name for a new "
+                            "sweep")
+        raise UserError(f"{folder} already exists: continue it with "
+                        f"`sweep resume {quote(folder)}`, or choose another --name")
     _check_local_resources(ray_options, settings)
     _check_device(spec, ray_options, settings)
     _check_address(ray_options)
@@ -117,7 +119,7 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
     remaining = [d for d in spec.datasets if d not in done]
     if not remaining:
         print(f"sweep {settings.name} is complete; nothing to resume. Results in "
-              f"{layout.results}; its analysis: `sweep analyze {folder}`")
+              f"{layout.results}; its analysis: `sweep analyze {quote(folder)}`")
         return None
     _check_local_resources(ray_options, settings)
     _check_address(ray_options)
@@ -384,7 +386,7 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
                 raise
             raise UserError(f"sweep stopped: cannot write to {settings.folder} ({cause}); the "
                             "rows written so far are intact; make room, then "
-                            f"`sweep resume {settings.folder}`") from None
+                            f"`sweep resume {quote(settings.folder)}`") from None
         errors = len(results.errors)
         if errors and errors == len(results):
             last = str(results.errors[0]).strip().splitlines() or ["?"]
@@ -400,7 +402,7 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
                            f"their tracebacks are above; results in {layout.results}")
     print(f"sweep {settings.name} finished: results in {layout.results}\n"
           f"  load them:   pandas.read_parquet({layout.results!r})\n"
-          f"  analysis:    sweep analyze {settings.folder}", flush=True)
+          f"  analysis:    sweep analyze {quote(settings.folder)}", flush=True)
     return settings.folder
 
 

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import uuid
+from shlex import quote
 from typing import Any
 
 from common import storage
@@ -151,7 +152,7 @@ def _step_aside(location: str, taken: dict[str, Any], unrenewed_s: float) -> Non
            "it now" if taken else "its lease is gone")
     print(f"sweep: this driver lost {folder} after {unrenewed_s:.0f} s without renewing its "
           f"lease (paused, or storage out of reach): {who}; stopping at once without writing "
-          f"more. If no driver is running it, continue with `sweep resume {folder}`",
+          f"more. If no driver is running it, continue with `sweep resume {quote(folder)}`",
           file=sys.stderr, flush=True)
     os._exit(EXIT_LOST)
 

@@ -160,6 +160,14 @@ def _occupied(tmp: Path) -> list[str]:
     return ["run", "--storage", str(tmp / "store"), "--name", "taken"]
 
 
+def _spaced_sweep(tmp: Path) -> list[str]:
+    """A sweep under a folder whose name has a space: the command it names must paste back."""
+    spaced = tmp / "my sweeps"
+    spaced.mkdir()
+    _sweep_state('{"done": []}')(spaced)
+    return ["run", "--storage", str(spaced), "--name", "old"]
+
+
 def _under_a_file(tmp: Path) -> list[str]:
     (tmp / "a-file").write_text("not a folder")
     return ["run", "--storage", str(tmp / "a-file" / "sweeps"), "--name", "x"]
@@ -244,6 +252,8 @@ CASES = [
          lambda t: _sweep_state('{"done": []}')(t) and [
              "run", "--storage", str(t), "--name", "old"],
          "already exists: continue it with `sweep resume"),
+    Case("run-sweep-exists-spaced", "run", _spaced_sweep,
+         "already exists: continue it with `sweep resume '"),  # quoted, as a shell needs it
     Case("run-sweep-finished", "run",
          lambda t: _sweep_state('{"done": ["digits"]}')(t) and [
              "run", "--storage", str(t), "--name", "old"],

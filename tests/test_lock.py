@@ -25,6 +25,21 @@ def test_create_exclusive_creates_once_and_leaves_no_temporary_file(tmp_path):
     assert not storage.create_exclusive(str(tmp_path / "missing" / "f.json"), b"x")
 
 
+def test_a_mount_without_hard_links_falls_back_to_reading_the_lease_back(tmp_path, monkeypatch):
+    # gcsfuse, s3fs-fuse and some SMB shares refuse link(2) with EPERM or ENOTSUP
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(lock, "SETTLE_S", 0.0)
+    monkeypatch.setattr(storage.os, "link", no_links)
+    assert not storage.create_exclusive(str(tmp_path / "f.json"), b"x")
+    assert list(tmp_path.iterdir()) == []  # its temporary file removed
+    held = SweepLock(str(tmp_path))
+    held.acquire()  # not a traceback: the lease written, then read back
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == held.token
+    held.release()
+
+
 def test_a_new_local_lease_is_taken_without_waiting(tmp_path, monkeypatch):
     monkeypatch.setattr(lock, "SETTLE_S", 30.0)  # were it waited for, the test would take 30 s
     started = time.monotonic()
