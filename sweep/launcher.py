@@ -160,6 +160,7 @@ def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None
 
 
 CONNECT_TIMEOUT_S = float(os.environ.get("SWEEP_CONNECT_TIMEOUT_S", "30"))
+PROJECT_ROOT = str(Path(__file__).resolve().parents[1])  # where `sweep` was imported from
 
 
 def _check_address(options: RayOptions) -> None:
@@ -220,8 +221,12 @@ def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], option
 
     from trainables.raw_data import read_raw
 
+    data_dir, download = _data_source(spec)
+    if data_dir is not None:  # `_start_ray` changes the working folder for a moment
+        data_dir = os.path.abspath(os.path.expanduser(data_dir))
+
     def read() -> dict[str, RawData]:
-        return {d: read_raw(d, *_data_source(spec)) for d in datasets}
+        return {d: read_raw(d, data_dir, download) for d in datasets}
 
     with ThreadPoolExecutor(1, thread_name_prefix="read-data") as pool:
         reading = pool.submit(read)
@@ -275,7 +280,13 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     if ray.is_initialized():
         return
     level = quiet.configure(options.verbose)
+    here = os.getcwd()
     try:
+        # Ray puts the driver's working folder first on its workers' import path: run from a
+        # folder holding another copy of this project (an old clone), trials imported that
+        # copy's `sweep` while the driver ran this one. Started from the folder this code came
+        # from, the workers import what the driver imports.
+        os.chdir(PROJECT_ROOT)
         if options.address:
             ray.init(address=options.address, logging_level=level)
         else:
@@ -291,6 +302,8 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
         where = options.address or "a local Ray"
         words = " ".join(str(e).split()) or type(e).__name__  # Ray's own, on one line
         raise UserError(f"cannot start or reach {where}: {words}") from None
+    finally:
+        os.chdir(here)
     if options.address:
         available = ray.cluster_resources()
         for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):

@@ -250,6 +250,23 @@ def test_interrupted_sweep_resumes_without_lost_or_duplicated_rows(tmp_path, sto
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
+def test_trials_import_the_drivers_code_from_any_working_folder(tmp_path):
+    # Ray puts the driver's working folder first on its workers' import path: from a folder
+    # holding an old clone of the project, trials imported its `sweep` (a user's report)
+    stale = tmp_path / "old-clone"
+    (stale / "sweep").mkdir(parents=True)
+    (stale / "sweep" / "__init__.py").write_text("")
+    (stale / "sweep" / "results_log.py").write_text(
+        'raise RuntimeError("a stale copy of the project was imported")\n')
+    spec = write_spec(tmp_path / "spec.yaml", datasets=["digits"], num_samples=1,
+                      fixed={"width": 4, "finetune_epochs": 1}, search={"strategy": ["none"]})
+    result = run_sweep("run", "--config", str(spec), "--num-cpus", "2", "--max-failures", "0",
+                       "--storage", "sweeps", "--name", "x", "--no-analyze", cwd=stale)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "stale copy" not in result.stderr
+    assert len(pd.read_parquet(stale / "sweeps" / "x" / "results")) > 0  # relative storage
+
+
 def test_presets_are_listed_one_line_each():
     result = run_sweep("presets")
     assert result.returncode == 0
