@@ -114,6 +114,23 @@ class SweepSpec:
             options = dataclasses.replace(options, metric="val_accuracy")
         return options
 
+    def _check_frontier_metric_is_measured(self) -> None:
+        """The frontier scheduler judges trials on `early_stopping.metric`: a metric no trial
+        measures (no validation split, no training-set sample) is null in every record, and the
+        scheduler then stops nothing, without a word."""
+        metric = self.early_stopping.get("metric")
+        if self.scheduler != "frontier" or metric is None:
+            return
+        for column, key, how in (("val_accuracy", "validation_fraction", "e.g. 0.1"),
+                                 ("train_sample_accuracy", "train_eval_size", "e.g. 1000")):
+            value = self.fixed.get(key)  # (neither is searched: SEARCHABLE)
+            unmeasured = value is None if key == "validation_fraction" else value == 0
+            if metric == column and (unmeasured or (isinstance(value, int | float)
+                                                    and value <= 0)):
+                raise ConfigError(f"early_stopping: metric {metric} is measured only with "
+                                  f"{key} above 0 ({how} under fixed:); without it the "
+                                  "frontier scheduler would stop nothing")
+
     @property
     def strategies(self) -> tuple[str, ...]:
         return tuple(self.search.get("strategy", ("none",)))  # type: ignore[arg-type]
@@ -164,6 +181,7 @@ class SweepSpec:
         check_choice("sampler", self.sampler, SAMPLERS)
         check_choice("scheduler", self.scheduler, SCHEDULERS)
         FrontierOptions.from_dict(self.early_stopping)  # a bad setting is a ConfigError
+        self._check_frontier_metric_is_measured()
         for key in self.fixed:
             if key in NOT_FIXABLE:
                 one = (f"; one size for every trial is a one-item list: search: {{{key}: "

@@ -359,6 +359,13 @@ CASES = [
     Case("config-early-stopping-bad", "config",
          _yaml("scheduler: frontier\nearly_stopping: {margin: -1}\n"),
          "margin must be a finite number >= 0"),
+    Case("config-early-stopping-metric-unmeasured", "config",
+         _yaml("scheduler: frontier\nearly_stopping: {metric: val_accuracy}\n"),
+         "metric val_accuracy is measured only with validation_fraction above 0"),
+    Case("config-early-stopping-metric-no-sample", "config",
+         _yaml("scheduler: frontier\nearly_stopping: {metric: train_sample_accuracy}\n"
+               "fixed: {train_eval_size: 0}\n"),
+         "metric train_sample_accuracy is measured only with train_eval_size above 0"),
     Case("config-infinite-bound", "config",
          _yaml("search: {strategy: [none], lr: {low: 1.0e-4, high: .inf}}\n"), "low and high must be finite"),
     Case("config-nan-bound", "config",

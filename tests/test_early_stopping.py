@@ -332,6 +332,22 @@ def test_bad_settings_are_one_line_errors(settings, message):
         parse_spec({"scheduler": "frontier", "early_stopping": settings}, "s.yaml")
 
 
+@pytest.mark.parametrize("fixed, ok", [
+    ({"validation_fraction": 0.1}, True),
+    ({}, False),  # the default: no split
+    ({"validation_fraction": 0}, False),
+])
+def test_a_validation_metric_needs_a_split(fixed, ok):
+    # without one every record's val_accuracy is null, and the scheduler stopped nothing
+    data = {"scheduler": "frontier", "early_stopping": {"metric": "val_accuracy"},
+            "fixed": fixed, "search": {"strategy": ["none"]}}
+    if ok:
+        assert parse_spec(data, "s.yaml").frontier_options.metric == "val_accuracy"
+    else:
+        with pytest.raises(ConfigError, match="measured only with validation_fraction above 0"):
+            parse_spec(data, "s.yaml")
+
+
 def test_settings_belong_to_the_frontier_scheduler():
     spec = parse_spec({"scheduler": "frontier", "early_stopping": {"margin": 0.02}}, "s.yaml")
     assert spec.frontier_options == FrontierOptions(margin=0.02)
