@@ -46,8 +46,8 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
                     metric: str = "test_accuracy") -> Path:
     """`metric` (an accuracy, higher is better, or a `*_loss`, lower is better, on a log
     scale) vs compute (training + selection FLOPs, log): trials' curves faint, final points by
-    strategy, and the frontiers of pretraining and of ordinary training (every evaluation a
-    candidate)."""
+    strategy (hollow: a trial's latest, while it runs or after an interruption), and the
+    frontiers of pretraining and of ordinary training (every evaluation a candidate)."""
     higher = not metric.endswith("_loss")
     df = with_compute(df)
     # untrained evaluations (no training FLOPs) are left off the log axis
@@ -57,8 +57,14 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
         ax.plot(rows[COMPUTE], rows[metric], color="0.6", alpha=0.25, lw=0.8)
     finals = final_rows(data)
     for strategy, rows in finals.groupby("strategy"):
-        ax.scatter(rows[COMPUTE], rows[metric], s=28, zorder=3,
-                   color=COLORS.get(strategy, "gray"), label=f"{strategy} (final)")
+        color = COLORS.get(strategy, "gray")
+        running = rows["status"] == "running"  # a sweep analysed while it runs, or interrupted
+        if (~running).any():
+            ax.scatter(rows.loc[~running, COMPUTE], rows.loc[~running, metric], s=28, zorder=3,
+                       color=color, label=f"{strategy} (final)")
+        if running.any():
+            ax.scatter(rows.loc[running, COMPUTE], rows.loc[running, metric], s=28, zorder=3,
+                       facecolors="none", edgecolors=color, label=f"{strategy} (latest, running)")
     for part, style in ((data[~is_baseline(data)],
                          dict(color="tab:orange", lw=2.2, label="frontier: pretraining")),
                         (data[is_baseline(data)], dict(color="black", lw=1.6, ls="--",

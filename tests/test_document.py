@@ -43,3 +43,29 @@ def test_frontier_axis_ticks_read_in_gflops():
               if low <= t.get_position()[0] <= high and t.get_text()]
     plt.close(fig)
     assert labels == ["0.1", "1", "10"]
+
+
+def test_a_running_trials_latest_point_is_not_labelled_final(tmp_path, monkeypatch):
+    # a sweep analysed while it runs (or after an interruption): its running trials' latest
+    # points are drawn hollow under their own legend entry
+    import pandas as pd
+    from test_analysis import PRE, record
+
+    from analysis import plots
+
+    going = [record("going", i, 30 * i, 0.2 * i, strategy="random", subset_size=50,
+                    subset_fraction=0.5, overdetermination_ratio=2.0, pretrain_epochs=3)
+             for i in range(3)]  # its last row: running
+    done = [dict(r) for r in PRE]
+    done[-1]["status"] = "finished"
+    legends = []
+    real = plots._finish
+
+    def finish(fig, ax, *args, **kwargs):
+        legends.append(ax.get_legend_handles_labels()[1])
+        return real(fig, ax, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "_finish", finish)
+    plots.frontier_figure(pd.DataFrame(done + going), "digits", tmp_path / "f.png")
+    assert "random (final)" in legends[0] and "random (latest, running)" in legends[0]
+    assert (tmp_path / "f.png").stat().st_size > 0
