@@ -207,7 +207,8 @@ def _saving(h: Headline, tolerance: float) -> str:
         return "not reached"
     if h.baseline_flops == 0:
         return "no compute to save"
-    at = f"at baseline accuracy -{tolerance * 100:.1f}pp"
+    at = (f"at baseline accuracy -{tolerance * 100:.1f}pp" if tolerance > 0
+          else "at baseline accuracy")
     if not np.isfinite(h.savings):
         return f"reached with no training compute {at}"
     if h.savings >= 1:

@@ -34,7 +34,7 @@ def describe_config(values: Mapping[str, Any]) -> str:
     strategy = values.get("strategy", "none")
     if strategy == "none":
         epochs = values.get("finetune_epochs")
-        return "ordinary training" + (f" for {int(epochs)} epochs" if _known(epochs) else "")
+        return "ordinary training" + (f" for {_epochs(epochs)}" if _known(epochs) else "")
     fraction, q, k = (values.get(key) for key in
                       ("subset_fraction", "overdetermination_ratio", "subset_size"))
     if strategy == "class_mean":
@@ -52,7 +52,11 @@ def describe_config(values: Mapping[str, Any]) -> str:
     if _known(epochs) and _known(ran) and ran < epochs:  # stopped at convergence
         return f"{strategy} pretraining on {size} for {ran:.2f} of {int(epochs)} epochs (converged)"
     return f"{strategy} pretraining on {size}" + (
-        f" for {int(epochs)} epochs" if _known(epochs) else "")
+        f" for {_epochs(epochs)}" if _known(epochs) else "")
+
+
+def _epochs(count: Any) -> str:
+    return "1 epoch" if int(count) == 1 else f"{int(count)} epochs"
 
 
 def _stopped(values: Mapping[str, Any]) -> str:

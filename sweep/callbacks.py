@@ -120,8 +120,8 @@ class ProgressCallback(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._bar is None:
-            print(f"[{self.dataset}] start  {trial.trial_id}: {describe_config(trial.config)}",
-                  flush=True)
+            print(f"[{self.dataset}] start  {trial.trial_id}: "
+                  f"{describe_config(with_default_epochs(trial.config))}", flush=True)
         else:
             self._refresh(trials)
 
@@ -235,3 +235,17 @@ def _ended(record: dict[str, Any]) -> str:
     status, reason = record.get("status", ""), record.get("stop_reason")
     named = reason and reason not in (status, "max_epochs")
     return f"{status} ({reason})" if named else status
+
+
+def with_default_epochs(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's settings with the epochs it will run where they are left to the defaults, so
+    that its start line says what its done line will ("for 10 epochs")."""
+    from trainables.config import DATASET_DEFAULTS, DEFAULT_PRETRAIN_EPOCHS, GENERIC_DEFAULTS
+
+    filled = dict(config)
+    if filled.get("finetune_epochs") is None:
+        filled["finetune_epochs"] = DATASET_DEFAULTS.get(
+            str(config.get("dataset")), GENERIC_DEFAULTS)["finetune_epochs"]
+    if config.get("strategy", "none") != "none" and filled.get("pretrain_epochs") is None:
+        filled["pretrain_epochs"] = DEFAULT_PRETRAIN_EPOCHS
+    return filled

@@ -57,6 +57,11 @@ def run_sweep(spec: SweepSpec, settings: SweepSettings, ray_options: RayOptions)
             raise UserError(f"{folder} already exists and has finished: its analysis is "
                             f"`sweep analyze {quote(folder)}`; choose another --name for a new "
                             "sweep")
+        held = SweepLock(folder).holder()
+        if held is not None:  # a driver runs it now: resuming it would be refused too
+            raise UserError(f"{folder} already exists and is running (host "
+                            f"{held.get('host', '?')}, pid {held.get('pid', '?')}); choose "
+                            "another --name for a new sweep")
         raise UserError(f"{folder} already exists: continue it with "
                         f"`sweep resume {quote(folder)}`, or choose another --name")
     _check_local_resources(ray_options, settings)
@@ -97,6 +102,8 @@ def resume_sweep(folder: str, ray_options: RayOptions) -> str | None:
     folder = sweep_folder(folder)
     layout = SweepLayout(folder)
     if not storage.exists(layout.spec):
+        if not storage.exists(folder):
+            raise UserError(f"{folder}: no such folder")
         raise UserError(f"{folder}: not a sweep folder (no sweep.json there)")
     try:
         saved = json.loads(storage.read_text(layout.spec))

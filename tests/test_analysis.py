@@ -332,6 +332,15 @@ def test_analysis_of_a_running_sweep_says_so(tmp_path):
     assert not analyze([str(tmp_path)], tmp_path / "out2").startswith("In progress")
 
 
+def test_the_summary_with_no_tolerance_says_baseline_accuracy_without_minus_zero(tmp_path):
+    from analysis.report import analyze
+
+    write_log(tmp_path / "results", {"base": BASE, "pre": PRE})
+    assert "3.33x fewer FLOPs at baseline accuracy\n" in analyze(
+        [str(tmp_path)], tmp_path / "out", tolerance=0.0) + "\n"
+    assert "fewer FLOPs at baseline accuracy -0.5pp" in analyze([str(tmp_path)], tmp_path / "o2")
+
+
 def test_analysis_before_any_training_says_there_is_nothing_yet(tmp_path, recwarn):
     from analysis.report import analyze
 

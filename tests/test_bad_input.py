@@ -155,6 +155,20 @@ def _sweep_state(state: str | None) -> Callable[[Path], list[str]]:
     return args
 
 
+def _running_sweep(tmp: Path) -> list[str]:
+    """A sweep whose lease a live driver holds (this test's own process stands for it)."""
+    import json
+    import os
+    import socket
+    import time
+
+    _sweep_state('{"done": []}')(tmp)
+    (tmp / "old" / "lock.json").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": os.getpid(), "token": "t",
+         "heartbeat": time.time()}))
+    return ["run", "--storage", str(tmp), "--name", "old"]
+
+
 def _occupied(tmp: Path) -> list[str]:
     (tmp / "store" / "taken").mkdir(parents=True)
     return ["run", "--storage", str(tmp / "store"), "--name", "taken"]
@@ -252,6 +266,8 @@ CASES = [
          lambda t: _sweep_state('{"done": []}')(t) and [
              "run", "--storage", str(t), "--name", "old"],
          "already exists: continue it with `sweep resume"),
+    Case("run-sweep-running", "run", _running_sweep,
+         "already exists and is running (host "),  # not "continue it with sweep resume"
     Case("run-sweep-exists-spaced", "run", _spaced_sweep,
          "already exists: continue it with `sweep resume '"),  # quoted, as a shell needs it
     Case("run-sweep-finished", "run",
@@ -389,6 +405,8 @@ CASES = [
 
     # sweep resume / analyze
     Case("resume-not-a-sweep", "resume", _sweep_folder(None), "not a sweep folder"),
+    Case("resume-no-such-folder", "resume", lambda t: ["resume", str(t / "nowhere")],
+         "nowhere: no such folder"),
     Case("resume-corrupt-record", "resume", _sweep_folder("{ not json"), "unreadable sweep record"),
     Case("resume-record-not-utf8", "resume", _sweep_folder(b"\xff\xfe\x00binary"), "unreadable sweep record"),
     Case("resume-record-is-a-folder", "resume",
@@ -531,8 +549,8 @@ STORAGE_CASES: list[tuple[str, str, Callable[[dict], dict[str, str]], list[str],
      ["run", "--storage", "s3://", "--name", "n"], "no bucket named"),
     ("storage-resume-unreachable", "resume", _on("closed"), ["resume", "s3://sweeps/x/n"],
      "NETWORK_CONNECTION"),
-    ("storage-resume-not-a-sweep", "resume", _on("served"), ["resume", "s3://sweeps/nothing"],
-     "not a sweep folder"),
+    ("storage-resume-no-such-folder", "resume", _on("served"), ["resume", "s3://sweeps/nothing"],
+     "s3://sweeps/nothing: no such folder"),
     ("storage-analyze-access-denied", "analyze", _on("strict", DENIED="1"),
      ["analyze", "s3://sweeps/x", "--out", "out"], "ACCESS_DENIED"),
 ]

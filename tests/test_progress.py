@@ -139,3 +139,17 @@ def test_a_search_that_ran_out_of_configurations_ends_at_what_ran(monkeypatch):
     stopped = ProgressCallback("digits", 5, status_every_s=0, bar=False, study="t-digits")
     stopped.on_experiment_end([trial("a", "TERMINATED", 0.8), trial("b", "TERMINATED")])
     assert stopped.total == 5
+
+
+def test_a_start_line_names_the_epochs_left_to_the_defaults(capsys):
+    # the done line names them (from the records): the start line said nothing before
+    progress = ProgressCallback("digits", 2, status_every_s=0, bar=False)
+    pretrains = SimpleNamespace(trial_id="p", config={"dataset": "digits", "strategy": "random",
+                                                      "subset_fraction": 0.221})
+    ordinary = SimpleNamespace(trial_id="o", config={"dataset": "digits", "strategy": "none",
+                                                     "finetune_epochs": 1})
+    progress.on_trial_start(0, [pretrains, ordinary], pretrains)
+    progress.on_trial_start(0, [pretrains, ordinary], ordinary)
+    assert capsys.readouterr().out.splitlines() == [
+        "[digits] start  p: random pretraining on 22.1% of the training set for 10 epochs",
+        "[digits] start  o: ordinary training for 1 epoch"]
