@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from common import storage
 from common.errors import UserError
@@ -61,7 +63,7 @@ def serve_dashboard(folder: str, port: int = DEFAULT_PORT,
                  f"http://{HOST}:{port}/dashboard (Ctrl-C stops it)")
         with _sigterm_stops():
             try:
-                optuna_dashboard.run_server(url, host=HOST, port=port)
+                _serve(optuna_dashboard.wsgi(url), port)
             except OSError as e:
                 raise UserError(f"--port {port}: cannot listen on {HOST} ({e.strerror})") from None
     announce("sweep dashboard: stopped")
@@ -95,6 +97,22 @@ def _check_port(port: int) -> None:
         except OSError as e:
             why = "in use" if e.errno == errno.EADDRINUSE else e.strerror
             raise UserError(f"--port {port}: cannot listen on {HOST} ({why})") from None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # no line per request
+        pass
+
+
+def _serve(app: Any, port: int) -> None:
+    """Serve the dashboard's WSGI app on HOST until Ctrl-C (or SIGTERM, as `_sigterm_stops`
+    makes it): wsgiref, as optuna-dashboard's own `run_server`, without the banner and the
+    line per request that its Bottle server prints to stderr."""
+    with make_server(HOST, port, app, handler_class=_QuietHandler) as server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
 
 
 @contextmanager

@@ -59,7 +59,7 @@ def get_json(url: str) -> dict:
 
 
 class Dashboard:
-    """`sweep dashboard` in a subprocess, its output in files (requests are logged to stderr)."""
+    """`sweep dashboard` in a subprocess, its output in files."""
 
     def __init__(self, folder: str, port: int, tmp_path: Path) -> None:
         self.port = port
@@ -123,6 +123,7 @@ def test_dashboard_serves_the_sweeps_study_on_loopback_and_stops(sweep_folder, t
     assert out == [f"sweep dashboard: 1 study (s-digits) of {sweep_folder}/optuna.db at "
                    f"http://127.0.0.1:{port}/dashboard (Ctrl-C stops it)",
                    "sweep dashboard: stopped"]
+    assert dashboard.err.read_text() == ""  # no server banner, no line per request
     with pytest.raises(OSError):  # the port is closed again
         socket.create_connection(("127.0.0.1", port), timeout=3).close()
 
