@@ -214,6 +214,9 @@ def _analyze(args: argparse.Namespace) -> None:
         raise UserError(f"--tolerance must be in [0, 1), got {args.tolerance}")
     if args.target is not None and not 0 < args.target <= 1:
         raise UserError(f"--target must be in (0, 1], got {args.target}")
+    if args.target is None and args.target_on != "auto":
+        raise UserError(f"--target-on {args.target_on} judges --target, which is not given "
+                        "(e.g. --target 0.9)")
     out = args.out or _default_analysis_folder(args.paths[0])
     _check_out_is_not_in_a_log(out, args.paths)
     print(analyze(args.paths, out, args.tolerance, args.target, args.target_on))
