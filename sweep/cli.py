@@ -286,11 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "presets":
             _presets()
         elif args.command == "check-cluster":
-            from sweep.cluster_config import check_cluster_config
+            from sweep.cluster_config import check_cluster_config, placeholders
 
             config = check_cluster_config(args.file)
             types = ", ".join(config.get("available_node_types", {})) or config["provider"]["type"]
-            print(f"{args.file}: valid ({types})")
+            left = placeholders(config)
+            print(f"{args.file}: valid ({types})" + (
+                f"; before `ray up`, replace the template's {', '.join(left)} (setup_commands)"
+                if left else ""))
         elif args.command == "analyze":
             _analyze(args)
         elif args.command == "dashboard":

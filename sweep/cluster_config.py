@@ -87,3 +87,11 @@ def _check(config: dict[str, Any]) -> None:
     if named != 1:
         raise UserError(f"setup_commands: name the result storage once (export SWEEP_STORAGE=...), "
                         f"found {named}")
+
+
+def placeholders(config: dict[str, Any]) -> list[str]:
+    """What the config still holds of the template's placeholders (YOUR-BUCKET): valid for Ray,
+    but the cluster's sweeps would fail at their first write."""
+    return sorted({word for command in config.get("setup_commands", [])
+                   for word in command.replace("'", " ").replace('"', " ").split()
+                   if "YOUR-" in word})

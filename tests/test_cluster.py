@@ -31,6 +31,19 @@ def test_shipped_cluster_configs_pass_rays_checks(path):
         assert all(t.get("min_workers", 0) <= t["max_workers"] for t in workers)
 
 
+def test_the_templates_bucket_is_named_as_left_to_replace(tmp_path, capsys):
+    from sweep import cli
+
+    assert cli.main(["check-cluster", str(ROOT / "cluster.yaml")]) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "valid (head, gpu_worker); before `ray up`, replace the template's "
+        "SWEEP_STORAGE=s3://YOUR-BUCKET/sweeps (setup_commands)")
+    named = _variant(tmp_path, lambda c: c.update(setup_commands=[
+        command.replace("YOUR-BUCKET", "lab-sweeps") for command in c["setup_commands"]]))
+    assert cli.main(["check-cluster", str(named)]) == 0
+    assert capsys.readouterr().out.strip() == f"{named}: valid (gpu_worker, head)"  # (sorted)
+
+
 def test_aws_config_opens_only_ssh_and_uses_spot_gpu_workers():
     config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     rules = config["provider"]["security_group"]["IpPermissions"]
