@@ -58,7 +58,8 @@ SETTING_HELP: dict[str, str] = {
                 "evaluation intervals (a quarter epoch each by default: 8 is 2 epochs)",
     "min_delta": "relative improvement that counts for --patience (e.g. 0.01; default 0)",
     "monitor": "fine-tuning's watched loss: train (sample), val, auto (val if a split)",
-    "flops_budget": "stop once this many training FLOPs are spent",
+    "flops_budget": "stop once this many training FLOPs are spent (checked after each step, "
+                    "so the last step may pass it by up to one step's FLOPs)",
     "lr": "Adam's learning rate (default 0.001, the paper's)",
     "batch_size": "examples per step (default 64)",
     "reset_optimizer": "fresh Adam state for fine-tuning instead of carrying it over",
