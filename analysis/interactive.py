@@ -24,6 +24,7 @@ from analysis.load import COMPUTE, final_rows, is_baseline, with_compute, write_
 from analysis.pareto import pareto_front
 from analysis.savings import savings_band
 from common.describe import describe_config
+from common.records import FAILED
 
 # The static figures' colours (matplotlib's tab10), so both reports read alike.
 COLORS = {"none": "#000000", "random": "#1f77b4", "stratified": "#2ca02c",
@@ -165,7 +166,8 @@ def _points(go: Any, rows: pd.DataFrame, last: dict[tuple, int], **style: Any) -
 
 def _hover(row: dict[str, Any], last: dict[tuple, int]) -> str:
     latest = last.get((row["sweep"], row["trial_id"])) == row["evaluation"]
-    how = describe_config(row) + (" (running)" if latest and row["status"] == "running" else "")
+    unfinished = latest and row["status"] in ("running", FAILED)
+    how = describe_config(row) + (f" ({row['status']})" if unfinished else "")
     where = f"evaluation {row['evaluation']}"
     if _known(row.get("epoch")) and row.get("phase") in ("pretrain", "finetune"):
         phase = ("pretraining " if row["phase"] == "pretrain" else

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 from analysis.load import COMPUTE, final_rows, is_baseline, with_compute, write_atomic  # noqa: E402
 from analysis.pareto import pareto_front  # noqa: E402
 from analysis.savings import format_gflops, savings_band  # noqa: E402
+from common.records import FAILED  # noqa: E402
 
 COLORS = {"none": "black", "random": "tab:blue", "stratified": "tab:green",
           "class_mean": "tab:red", "kmeans": "tab:purple"}
@@ -46,7 +47,7 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
                     metric: str = "test_accuracy") -> Path:
     """`metric` (an accuracy, higher is better, or a `*_loss`, lower is better, on a log
     scale) vs compute (training + selection FLOPs, log): trials' curves faint, final points by
-    strategy (hollow: a trial's latest, while it runs or after an interruption), and the
+    strategy (hollow: a trial's latest, while it runs, after an interruption or a failure), and the
     frontiers of pretraining and of ordinary training (every evaluation a candidate)."""
     higher = not metric.endswith("_loss")
     df = with_compute(df)
@@ -58,13 +59,15 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
     finals = final_rows(data)
     for strategy, rows in finals.groupby("strategy"):
         color = COLORS.get(strategy, "gray")
-        running = rows["status"] == "running"  # a sweep analysed while it runs, or interrupted
-        if (~running).any():
-            ax.scatter(rows.loc[~running, COMPUTE], rows.loc[~running, metric], s=28, zorder=3,
+        # a trial still running (a sweep analysed while it runs, or interrupted) or failed: its
+        # latest point, hollow
+        ended = ~rows["status"].isin(["running", FAILED])
+        if ended.any():
+            ax.scatter(rows.loc[ended, COMPUTE], rows.loc[ended, metric], s=28, zorder=3,
                        color=color, label=f"{strategy} (final)")
-        if running.any():
-            ax.scatter(rows.loc[running, COMPUTE], rows.loc[running, metric], s=28, zorder=3,
-                       facecolors="none", edgecolors=color, label=f"{strategy} (latest, running)")
+        for status, latest in rows[~ended].groupby("status"):
+            ax.scatter(latest[COMPUTE], latest[metric], s=28, zorder=3, facecolors="none",
+                       edgecolors=color, label=f"{strategy} (latest, {status})")
     for part, style in ((data[~is_baseline(data)],
                          dict(color="tab:orange", lw=2.2, label="frontier: pretraining")),
                         (data[is_baseline(data)], dict(color="black", lw=1.6, ls="--",

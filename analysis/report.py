@@ -418,7 +418,8 @@ def _stopped_there(row: dict) -> str:
 
 
 def _how(row: dict) -> str:
-    return describe_config(row) + (" (running)" if row.get("status") == "running" else "")
+    status = row.get("status")
+    return describe_config(row) + (f" ({status})" if status in ("running", FAILED) else "")
 
 
 def _frontier_section(frontier: pd.DataFrame, finals: pd.DataFrame) -> list[Block]:

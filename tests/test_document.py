@@ -66,6 +66,9 @@ def test_a_running_trials_latest_point_is_not_labelled_final(tmp_path, monkeypat
         return real(fig, ax, *args, **kwargs)
 
     monkeypatch.setattr(plots, "_finish", finish)
-    plots.frontier_figure(pd.DataFrame(done + going), "digits", tmp_path / "f.png")
+    failed = [dict(r, trial_id="failed") for r in going]
+    failed[-1]["status"] = "failed"
+    plots.frontier_figure(pd.DataFrame(done + going + failed), "digits", tmp_path / "f.png")
     assert "random (final)" in legends[0] and "random (latest, running)" in legends[0]
+    assert "random (latest, failed)" in legends[0]
     assert (tmp_path / "f.png").stat().st_size > 0
