@@ -15,9 +15,9 @@ past STALE_S, by a suspended machine, SIGSTOP or storage out of reach, and anoth
 then it exits as a killed driver would (`os._exit`; its local Ray and its trials' workers go with
 it), writing nothing more, as every write it could still make would race the new holder's. The
 sweep's crash-safety makes that exit harmless; the new holder goes on. (Between the paused
-driver waking and its next renewal, at most a moment, both drive the sweep: a lease without
-fencing cannot close that window; the result log's rows are keyed by evaluation, so it costs no
-duplicate.)
+driver waking and its next look at the lease, at most a second, both drive the sweep: a lease
+without fencing cannot close that window; the result log's rows are keyed by evaluation, so it
+costs no duplicate.)
 """
 
 from __future__ import annotations
@@ -131,7 +131,14 @@ class SweepLock:
         return {} if time.time() - self.renewed >= STALE_S else None
 
     def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        # Time is told by the wall clock, looked at every second: a suspended machine's
+        # monotonic clock stands still, and a wait of HEARTBEAT_S on it would leave a driver
+        # waking from a suspend to drive on for up to that long before looking at its lease.
+        tried = time.time()
+        while not self._stop.wait(min(1.0, HEARTBEAT_S)):
+            if time.time() - tried < HEARTBEAT_S:
+                continue
+            tried = time.time()
             try:
                 taken = self.taken_by()
                 if taken is not None and not self._stop.is_set():
@@ -146,15 +153,21 @@ class SweepLock:
 
 
 def _step_aside(location: str, taken: dict[str, Any], unrenewed_s: float) -> None:
-    """Stop this driver at once, as if killed, without writing anything more."""
+    """Stop this driver at once, as if killed, without writing anything more. The line goes
+    out with one unbuffered write, and the exit comes whatever becomes of it (a reader gone:
+    a broken pipe; a full pipe would block a buffered print)."""
     folder = location.rsplit("/", 1)[0]
     who = (f"another driver (host {taken.get('host', '?')}, pid {taken.get('pid', '?')}) holds "
            "it now" if taken else "its lease is gone")
-    print(f"sweep: this driver lost {folder} after {unrenewed_s:.0f} s without renewing its "
-          f"lease (paused, or storage out of reach): {who}; stopping at once without writing "
-          f"more. If no driver is running it, continue with `sweep resume {quote(folder)}`",
-          file=sys.stderr, flush=True)
-    os._exit(EXIT_LOST)
+    line = (f"sweep: this driver lost {folder} after {unrenewed_s:.0f} s without renewing its "
+            f"lease (paused, or storage out of reach): {who}; stopping at once without writing "
+            f"more. If no driver is running it, continue with `sweep resume {quote(folder)}`\n")
+    try:
+        os.write(sys.stderr.fileno(), line.encode())
+    except (OSError, ValueError):  # no stderr to write to (closed, or a reader gone)
+        pass
+    finally:
+        os._exit(EXIT_LOST)
 
 
 def _alive(pid: int) -> bool:

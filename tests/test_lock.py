@@ -165,3 +165,28 @@ def test_the_heartbeat_outlives_an_unexpected_error(tmp_path, monkeypatch):
 def test_a_sweep_folder_uri_has_one_spelling(given, same):
     # the lock, the study copy and a moved folder's check all compare folders as strings
     assert storage.normalise(given) == same
+
+
+def test_a_driver_steps_aside_even_when_it_cannot_say_so(tmp_path):
+    # its stderr gone (a reader that died: a broken pipe): the exit must still come, or the
+    # driver would go on beside the new holder without renewing its lease
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import json, os, time
+        from sweep import lock
+        lock.HEARTBEAT_S = 0.05
+        held = lock.SweepLock({str(tmp_path)!r})
+        held.acquire()
+        os.close(2)
+        other = {{"host": "elsewhere", "pid": 7, "token": "other", "heartbeat": time.time()}}
+        with open({str(tmp_path / "lock.json")!r}, "w") as f:
+            json.dump(other, f)
+        time.sleep(30)
+    """)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == lock.EXIT_LOST and time.monotonic() - started < 25
+    assert json.loads((tmp_path / "lock.json").read_text())["token"] == "other"
