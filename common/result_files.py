@@ -82,7 +82,7 @@ def read_file(location: str) -> tuple[pa.Table, int]:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (OSError, pa.ArrowException) as e:  # thrift errors come as OSError, from the bytes
-        raise DamagedFile(_first_line(e)) from None
+        raise DamagedFile(first_line(e)) from None
     merged = int((table.schema.metadata or {}).get(MERGED_KEY, b"0"))
     missing = [c for c in IDENTIFYING if c not in table.column_names]
     if missing:  # some other Parquet file (an analysis' frontier.parquet, a foreign table)
@@ -94,10 +94,10 @@ def read_file(location: str) -> tuple[pa.Table, int]:
     try:
         return table.select(schema.names).cast(schema), merged
     except pa.ArrowException as e:  # a column of the log's with values of another type
-        raise DamagedFile(_first_line(e)) from None
+        raise DamagedFile(first_line(e)) from None
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
@@ -117,12 +117,15 @@ class SegmentGone(OSError):
 
 
 def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
-               merged: int | None = None, live: bool = False) -> list[Record]:
+               merged: int | None = None, live: bool = False,
+               strict: bool = False) -> list[Record]:
     """A trial's rows, ordered by evaluation: its file (`file_rows`/`merged` when already read)
     with its newer segments applied. A damaged segment is skipped with a warning (segments are
-    written whole; only damage to the storage makes one unreadable); storage that cannot be
-    read raises OSError. With `live` (a reader beside a running sweep), a segment that no
-    longer exists raises SegmentGone (`read_listed` lists the trial again)."""
+    written whole; only damage to the storage makes one unreadable). A segment storage cannot
+    give (a network error) is skipped with a warning too, for a reader; with `strict` (the
+    driver, which merges what it reads and deletes the segments) it raises OSError. With `live`
+    (a reader beside a running sweep), a segment that no longer exists raises SegmentGone
+    (`read_listed` lists the trial again)."""
     if file_rows is None:
         table, merged = read_file(files.file) if files.file else (None, 0)
         file_rows = table.to_pylist() if table is not None else []
@@ -133,10 +136,14 @@ def read_trial(files: TrialFiles, file_rows: list[Record] | None = None,
         except UNUSABLE as e:
             warn(f"skipped unreadable log segment {location} ({e})")
             continue
-        except OSError:
+        except OSError as e:
             if live and not storage.exists(location):
                 raise SegmentGone(location) from None
-            raise
+            if strict:
+                raise
+            warn(f"skipped log segment {location}: storage did not give it "
+                 f"({first_line(e)})")
+            continue
         rows.update((int(r["evaluation"]), r) for r in segment)
     return [rows[k] for k in sorted(rows)]
 
@@ -161,7 +168,7 @@ def read_log(results: str) -> list[pa.Table]:
         try:
             tables.append(read_listed(results, name, _read_whole, files))
         except (OSError, pa.ArrowException, *UNUSABLE) as e:
-            warn(f"skipped unreadable result file {files.file} ({str(e).splitlines()[0]})")
+            warn(f"skipped unreadable result file {files.file or name} ({first_line(e)})")
     return tables
 
 

@@ -167,7 +167,6 @@ def _check_local_resources(options: RayOptions, settings: SweepSettings) -> None
 
 
 CONNECT_TIMEOUT_S = float(os.environ.get("SWEEP_CONNECT_TIMEOUT_S", "30"))
-PROJECT_ROOT = str(Path(__file__).resolve().parents[1])  # where `sweep` was imported from
 
 
 def _check_address(options: RayOptions) -> None:
@@ -228,12 +227,8 @@ def _read_datasets_while_ray_starts(spec: SweepSpec, datasets: list[str], option
 
     from trainables.raw_data import read_raw
 
-    data_dir, download = _data_source(spec)
-    if data_dir is not None:  # `_start_ray` changes the working folder for a moment
-        data_dir = os.path.abspath(os.path.expanduser(data_dir))
-
     def read() -> dict[str, RawData]:
-        return {d: read_raw(d, data_dir, download) for d in datasets}
+        return {d: read_raw(d, *_data_source(spec)) for d in datasets}
 
     with ThreadPoolExecutor(1, thread_name_prefix="read-data") as pool:
         reading = pool.submit(read)
@@ -279,6 +274,22 @@ def _share_prestarted_workers() -> None:
         defaults.pop("PL_DISABLE_FORK", None)
 
 
+def _job_config() -> Any:
+    """The sweep's Ray job: without the driver's working folder on its workers' import path.
+    Ray puts it first there, so a sweep run from a folder holding another copy of this project
+    (an old clone) had its trials import that copy's `sweep` while the driver ran this one.
+    Ray leaves the folder out for a job it marks `_client_job` (a Ray Client's, whose folder is
+    on another machine), and that mark does nothing else without a job-level runtime_env (this
+    sweep sets none). Should the mark go from a later Ray, the folder comes back (a test says
+    so)."""
+    import ray
+
+    try:
+        return ray.job_config.JobConfig(_client_job=True)
+    except TypeError:
+        return ray.job_config.JobConfig()
+
+
 def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     import ray
 
@@ -287,30 +298,25 @@ def _start_ray(options: RayOptions, settings: SweepSettings) -> None:
     if ray.is_initialized():
         return
     level = quiet.configure(options.verbose)
-    here = os.getcwd()
+    job = _job_config()
     try:
-        # Ray puts the driver's working folder first on its workers' import path: run from a
-        # folder holding another copy of this project (an old clone), trials imported that
-        # copy's `sweep` while the driver ran this one. Started from the folder this code came
-        # from, the workers import what the driver imports.
-        os.chdir(PROJECT_ROOT)
         if options.address:
-            ray.init(address=options.address, logging_level=level)
+            ray.init(address=options.address, logging_level=level, job_config=job)
         else:
             # No dashboard for a local Ray (and were one started, it would be localhost only).
             at_once = _trials_at_once(
                 options.num_cpus or os.cpu_count() or 1,
                 float("inf") if options.num_gpus is None else options.num_gpus, settings)
-            ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus,
-                     dashboard_host="127.0.0.1", include_dashboard=False,
+            # "local": a Ray of its own, even where `ray start` left one running on this machine
+            # (ray.init would join that one, and refuse these resources for it)
+            ray.init(address="local", num_cpus=options.num_cpus, num_gpus=options.num_gpus,
+                     dashboard_host="127.0.0.1", include_dashboard=False, job_config=job,
                      logging_level=level, _system_config={**LOCAL_RAY_SYSTEM_CONFIG,
                                                           "num_workers_soft_limit": at_once})
     except (ConnectionError, ValueError, RuntimeError) as e:
         where = options.address or "a local Ray"
         words = " ".join(str(e).split()) or type(e).__name__  # Ray's own, on one line
         raise UserError(f"cannot start or reach {where}: {words}") from None
-    finally:
-        os.chdir(here)
     if options.address:
         available = ray.cluster_resources()
         for kind, need in (("CPU", settings.cpus_per_trial), ("GPU", settings.gpus_per_trial)):
@@ -401,6 +407,10 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
                 results = tuner.fit()
             fail_abandoned(settings.name, dataset)
         except Exception as e:
+            unreadable = _unreadable_log(e)
+            if unreadable is not None:
+                raise UserError(f"sweep stopped: {unreadable}; `sweep resume "
+                                f"{quote(settings.folder)}` once storage answers") from None
             cause = _storage_failure(e)
             if cause is None:
                 raise
@@ -427,6 +437,27 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
 
 
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EFBIG}
+
+
+def _unreadable_log(error: BaseException) -> str | None:
+    """The result log's own words where storage did not give it a file (LogUnreadable), found
+    in the error or its causes, or in the text Tune re-raises a callback's error as."""
+    from sweep.results_log import UNREADABLE, LogUnreadable
+
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, LogUnreadable):
+            return str(e)
+        for line in str(e).splitlines():
+            if UNREADABLE in line:
+                return line[line.index(UNREADABLE):].strip()
+        stack += [e.__cause__, e.__context__]
+    return None
 
 
 def _storage_failure(error: BaseException) -> str | None:

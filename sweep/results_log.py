@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from common import storage
-from common.errors import warn
+from common.errors import StorageError, warn
 from common.layout import (
     relocated,
     result_file_name,
@@ -38,6 +38,7 @@ from common.result_files import (
     MERGED_KEY,
     UNUSABLE,
     TrialFiles,
+    first_line,
     read_file,
     read_listed,
     read_trial,
@@ -149,8 +150,12 @@ class ResultLog:
             for location in stale_segments(files, trial.merged):  # left by a crash mid-merge
                 storage.delete_file(location)
             files.segments = {q: loc for q, loc in files.segments.items() if q > trial.merged}
-            trial.rows = {int(r["evaluation"]): r
-                          for r in read_trial(files, file_rows, trial.merged)}
+            try:  # strict: a segment it merged without having read would lose its rows
+                rows = read_trial(files, file_rows, trial.merged, strict=True)
+            except OSError as e:
+                raise LogUnreadable(f"{UNREADABLE} {self.location}: a segment of {key} "
+                                    f"({first_line(e)}); nothing was changed") from None
+            trial.rows = {int(r["evaluation"]): r for r in rows}
             self._trials[key] = trial
         return self._trials[key]
 
@@ -210,16 +215,28 @@ def write_rows(location: str, rows: list[Record], merged: int = 0) -> None:
     storage.write_parquet_atomic(location, table)
 
 
+UNREADABLE = "cannot read the result log in"  # LogUnreadable's words, found in Tune's text too
+
+
+class LogUnreadable(StorageError):
+    """Storage did not give a file of the result log (a network error, throttling, a denied
+    read): the driver stops, changing nothing, and `sweep resume` goes on once it answers."""
+
+
 def read_or_rebuild(location: str, tune_results: Path | None) -> tuple[list[Record], int]:
-    """A trial file's rows and the last segment merged into it. An unreadable file is kept as
-    `<file>.corrupt` for inspection and its rows are rebuilt from Tune's own record of the
-    results it received (the trial's result.json on the driver), then written back, whole.
-    Storage that cannot be read (OSError: a network error, throttling) is raised, not taken for
-    damage: the file may be whole, and rebuilding it from a driver that lacks Tune's record (a
-    lost head node) would lose its rows."""
+    """A trial file's rows and the last segment merged into it. A damaged file is set aside
+    as `_set_aside/<name>.corrupt` for inspection and its rows are rebuilt from Tune's own
+    record of the results it received (the trial's result.json on the driver), then written
+    back, whole. Storage that cannot be read (a network error, throttling) raises
+    LogUnreadable, not taken for damage: the file may be whole, and rebuilding it from a driver
+    that lacks Tune's record (a lost head node) would lose its rows."""
     try:
         table, merged = read_file(location)
         return table.to_pylist(), merged
+    except OSError as e:
+        results, name = location.rsplit("/", 1)
+        raise LogUnreadable(f"{UNREADABLE} {results}: {name} ({first_line(e)}); nothing was "
+                            "changed") from None
     except UNUSABLE as e:
         aside = _set_aside(location.rsplit("/", 1)[0], location, "corrupt")
         rows = _rows_from_tune(tune_results)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cli import run_sweep, sweep_command
-from test_sweep import assert_log_complete, assert_rows_match_replay, small_spec
+from test_sweep import assert_log_complete, assert_rows_match_replay, small_spec, write_spec
 
 from common.errors import UserError
 from sweep.cluster_config import check_cluster_config
@@ -113,6 +113,22 @@ def test_sweep_spreads_over_nodes_and_reads_data_once(store, cluster, tmp_path):
     reads = (tmp_path / "reads.log").read_text().splitlines()
     # One disk read in all: the driver's; the nodes get the arrays through the object store.
     assert len(reads) == 1 and reads[0].startswith("digits ")
+
+
+@pytest.mark.slow
+def test_a_local_sweep_starts_a_ray_of_its_own_beside_a_running_cluster(store, cluster, tmp_path):
+    # ray.init() without an address joins the cluster last started on this machine (as `ray
+    # start` leaves one) and refused a local sweep's resources for it: "When connecting to an
+    # existing cluster, num_cpus and num_gpus must not be provided"
+    spec = write_spec(tmp_path / "spec.yaml", datasets=["digits"], num_samples=1,
+                      fixed={"width": 4, "finetune_epochs": 1}, search={"strategy": ["none"]})
+    result = run_sweep("run", "--config", str(spec), "--num-cpus", "2", "--storage", str(store),
+                       "--name", "beside", "--no-analyze")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    df = (store / "beside" / "results").parquet()
+    c, workers = cluster
+    cluster_nodes = {c.head_node.node_id, *(w.node_id for w in workers)}
+    assert len(df) > 0 and not set(df["node"]) & cluster_nodes  # not the cluster's nodes
 
 
 @pytest.mark.slow

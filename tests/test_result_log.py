@@ -18,6 +18,7 @@ from common.layout import segment_file_name, segments_folder
 from common.records import arrow_schema
 from common.result_files import MERGED_KEY, read_file, trial_files
 from sweep.results_log import (
+    LogUnreadable,
     ResultLog,
     last_logged_evaluation,
     logged_trial,
@@ -275,7 +276,7 @@ def test_a_storage_error_while_a_resumed_driver_reads_a_segment_is_raised_not_sk
         return real(location)
 
     monkeypatch.setattr(result_files, "read_table", flaky)
-    with pytest.raises(OSError, match="NETWORK_CONNECTION"):
+    with pytest.raises(LogUnreadable, match="cannot read the result log in .*NETWORK_CONNECTION"):
         ResultLog(results, flush_every_s=0).add(rows("t", [6])[0])
     again = ResultLog(results, flush_every_s=0)  # the storage is back
     for row in rows("t", [6, 7], last="finished"):
@@ -300,7 +301,7 @@ def test_a_storage_error_reading_a_trial_file_is_not_taken_for_damage(results, m
         return real(location)
 
     monkeypatch.setattr(results_log, "read_file", flaky)
-    with pytest.raises(OSError, match="SLOW_DOWN"):
+    with pytest.raises(LogUnreadable, match="digits-u.parquet .*SLOW_DOWN.*nothing was changed"):
         ResultLog(results, flush_every_s=0).close("digits", "u")
     assert storage.list_names(f"{results}/_set_aside") == []  # not moved aside
     assert load_results(results)["evaluation"].tolist() == [0, 1, 2, 3]
@@ -332,3 +333,38 @@ def test_a_damaged_trial_file_is_rebuilt_from_tunes_record_once_per_evaluation(r
     assert df["status"].tolist()[-1] == "finished"
     assert storage.exists(f"{results}/_set_aside/digits-t.parquet.corrupt")
     assert read_parquet_folder(results)["evaluation"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_reader_skips_a_segment_storage_does_not_give_and_keeps_the_trial(results,
+                                                                            monkeypatch):
+    # the analysis (a reader) shows what it can: the trial, less one segment, with a warning
+    # naming it; only the driver, which merges what it reads, must stop instead
+    import common.result_files as result_files
+
+    log = ResultLog(results, flush_every_s=0)
+    for row in rows("t", range(4)):
+        log.add(row)
+        log.flush("digits", "t")
+    real = result_files.read_table
+
+    def flaky(location):
+        if location.endswith(segment_file_name("digits", "t", 2)):
+            raise OSError("AWS Error NETWORK_CONNECTION during GetObject operation")
+        return real(location)
+
+    monkeypatch.setattr(result_files, "read_table", flaky)
+    with pytest.warns(UserWarning, match=r"skipped log segment .*\.00000002\.parquet: storage "):
+        df = load_results(results)
+    assert df["evaluation"].tolist() == [0, 2, 3]
+
+
+def test_the_driver_finds_the_logs_words_in_the_text_tune_raises():
+    from sweep.launcher import _unreadable_log
+
+    text = ("Traceback (most recent call last):\n  ...\nsweep.results_log.LogUnreadable: "
+            "cannot read the result log in /s/results: digits-t.parquet (timeout); nothing was "
+            "changed\n")
+    assert _unreadable_log(RuntimeError(text)) == (
+        "cannot read the result log in /s/results: digits-t.parquet (timeout); nothing was "
+        "changed")
+    assert _unreadable_log(RuntimeError("something else")) is None
