@@ -439,43 +439,42 @@ def _run_studies(spec: SweepSpec, settings: SweepSettings, raw: dict[str, RawDat
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EFBIG}
 
 
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """An error and each error behind it (`__cause__`, `__context__`), once each."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack += [e.__cause__, e.__context__]
+
+
 def _unreadable_log(error: BaseException) -> str | None:
     """The result log's own words where storage did not give it a file (LogUnreadable), found
     in the error or its causes, or in the text Tune re-raises a callback's error as."""
     from sweep.results_log import UNREADABLE, LogUnreadable
 
-    seen: set[int] = set()
-    stack = [error]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in _causes(error):
         if isinstance(e, LogUnreadable):
             return str(e)
         for line in str(e).splitlines():
             if UNREADABLE in line:
                 return line[line.index(UNREADABLE):].strip()
-        stack += [e.__cause__, e.__context__]
     return None
 
 
 def _storage_failure(error: BaseException) -> str | None:
     """The storage problem (disk full, read-only, ...) behind an error, if that is what it is."""
-    seen: set[int] = set()
-    stack = [error]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in _causes(error):
         if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
             return os.strerror(e.errno)
         text = str(e)
         for number in STORAGE_ERRNOS:
             if os.strerror(number) in text:  # Tune re-raises some errors as text only
                 return os.strerror(number)
-        stack += [e.__cause__, e.__context__]
     return None
 
 
