@@ -240,12 +240,11 @@ def _ended(record: dict[str, Any]) -> str:
 def with_default_epochs(config: dict[str, Any]) -> dict[str, Any]:
     """A trial's settings with the epochs it will run where they are left to the defaults, so
     that its start line says what its done line will ("for 10 epochs")."""
-    from trainables.config import DATASET_DEFAULTS, DEFAULT_PRETRAIN_EPOCHS, GENERIC_DEFAULTS
+    from trainables.config import DEFAULT_PRETRAIN_EPOCHS, dataset_defaults
 
     filled = dict(config)
     if filled.get("finetune_epochs") is None:
-        filled["finetune_epochs"] = DATASET_DEFAULTS.get(
-            str(config.get("dataset")), GENERIC_DEFAULTS)["finetune_epochs"]
+        filled["finetune_epochs"] = dataset_defaults(str(config.get("dataset")))["finetune_epochs"]
     if config.get("strategy", "none") != "none" and filled.get("pretrain_epochs") is None:
         filled["pretrain_epochs"] = DEFAULT_PRETRAIN_EPOCHS
     return filled

@@ -336,7 +336,7 @@ def _rows_from_tune(results_json: Path | None) -> list[Record]:
     a last row drops those beyond it (an earlier attempt's, as `ResultLog.add` does)."""
     if results_json is None or not results_json.is_file():
         return []
-    rows: dict[int, Record] = {}
+    trial = _Trial("", "", TrialFiles(""))  # only its rows: what `ResultLog.add` keeps
     for line in results_json.read_text().splitlines():
         try:
             result = json.loads(line)
@@ -344,9 +344,7 @@ def _rows_from_tune(results_json: Path | None) -> list[Record]:
             continue
         if "evaluation" in result:
             row = log_row(result)
-            evaluation = int(row["evaluation"])
-            rows[evaluation] = row
+            trial.rows[int(row["evaluation"])] = row
             if row["status"] != "running":
-                for later in [k for k in rows if k > evaluation]:
-                    del rows[later]
-    return [rows[k] for k in sorted(rows)]
+                trial.end_at(int(row["evaluation"]))
+    return [trial.rows[k] for k in sorted(trial.rows)]

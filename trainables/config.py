@@ -40,6 +40,11 @@ DATASET_DEFAULTS: dict[str, dict[str, int]] = {
 GENERIC_DEFAULTS: dict[str, int] = {"width": 16, "finetune_epochs": 10}
 
 
+def dataset_defaults(dataset: str) -> dict[str, int]:
+    """The settings a trial on `dataset` takes where it leaves them unset (width, epochs)."""
+    return {**GENERIC_DEFAULTS, **DATASET_DEFAULTS.get(dataset, {})}
+
+
 # One line per TrialConfig setting, for `sweep trial --help` (a test keeps it complete).
 SETTING_HELP: dict[str, str] = {
     "dataset": f"one of {', '.join(DATASETS)} (default digits)",
@@ -128,8 +133,7 @@ class TrialConfig:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"unknown trial setting {key!r}{hint}")
             values[key] = convert_value(key, raw, known[key].type)
-        dataset_defaults = DATASET_DEFAULTS.get(values.get("dataset", cls.dataset), {})
-        for key, default in {**GENERIC_DEFAULTS, **dataset_defaults}.items():
+        for key, default in dataset_defaults(values.get("dataset", cls.dataset)).items():
             if values.get(key) is None:
                 values[key] = default
         config = cls(**values)
