@@ -108,9 +108,7 @@ class SweepLock:
             lease = json.loads(storage.read_text(self.location))
             return {**lease, "heartbeat": float(lease.get("heartbeat", 0)),
                     "pid": int(lease.get("pid", 0))}
-        except FileNotFoundError:
-            return None
-        except (ValueError, TypeError, AttributeError):
+        except (FileNotFoundError, ValueError, TypeError, AttributeError):
             return None
 
     def _lease(self) -> str:
