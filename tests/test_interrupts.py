@@ -159,14 +159,21 @@ def test_a_reader_that_goes_away_stops_the_sweep_resumably(tmp_path, lines_read)
     assert_log_complete(pd.read_parquet(folder / "results"), trials=3)
 
 
+def start_leased_driver(tmp_path: Path, name: str, env: dict[str, str], *extra: str,
+                        output: int = subprocess.DEVNULL) -> subprocess.Popen:
+    """`sweep run` of 3 long trials, one at a time, in a session of its own, with the lease's
+    timings in `env`."""
+    return subprocess.Popen(
+        [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
+         "--num-cpus", "2", "--max-concurrent-trials", "1", "--storage", str(tmp_path),
+         "--name", name, *extra], stdout=output, stderr=output, text=True,
+        start_new_session=True, env={**os.environ, **env})
+
+
 def test_a_second_driver_is_refused_and_a_stale_lock_taken_over(tmp_path):
     folder = tmp_path / "l"
     env = {"SWEEP_LOCK_STALE_S": "6", "SWEEP_LOCK_HEARTBEAT_S": "1"}
-    first = subprocess.Popen(
-        [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
-         "--num-cpus", "2", "--max-concurrent-trials", "1", "--storage", str(tmp_path),
-         "--name", "l"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ, **env})
+    first = start_leased_driver(tmp_path, "l", env)
     wait_for_running_trial(folder / "results", min_rows=3)
     second = run_sweep("resume", str(folder), "--num-cpus", "2", env=env)
     assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
@@ -190,11 +197,7 @@ def test_a_driver_paused_while_another_took_the_sweep_over_steps_aside(tmp_path)
     # SIGSTOP stands for a suspended laptop or a driver stalled past the lease's staleness
     folder = tmp_path / "p"
     env = {"SWEEP_LOCK_STALE_S": "4", "SWEEP_LOCK_HEARTBEAT_S": "0.5"}
-    first = subprocess.Popen(
-        [*sweep_command(), "run", "--config", str(long_spec(tmp_path, trials=3, epochs=25)),
-         "--num-cpus", "2", "--max-concurrent-trials", "1", "--storage", str(tmp_path),
-         "--name", "p", "--no-analyze"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True, env={**os.environ, **env})
+    first = start_leased_driver(tmp_path, "p", env, "--no-analyze", output=subprocess.PIPE)
     worker = int(wait_for_running_trial(folder / "results", min_rows=3)["pid"])
     paused_token = json.loads((folder / "lock.json").read_text())["token"]
     os.kill(first.pid, signal.SIGSTOP)  # the driver alone: its Ray and its trial's worker go on
