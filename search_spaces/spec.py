@@ -202,9 +202,13 @@ class SweepSpec:
             if "none" not in self.strategies and not self.baselines:
                 raise ConfigError("ordinary_training_epochs: no ordinary training runs (none is "
                                   "not among search.strategy and there are no baselines)")
+        sampled = "none" if "none" in self.strategies else None  # a corner's strategy unsaid
         for dataset in self.datasets:
             for settings in self._corners(dataset):
-                TrialConfig.from_dict(settings)  # raises ConfigError naming the bad value
+                config = TrialConfig.from_dict(settings)  # a ConfigError names the bad value
+                if settings.get("strategy", sampled) == "none" and config.finetune_epochs == 0:
+                    raise ConfigError("finetune_epochs: ordinary training for 0 epochs is no "
+                                      "baseline; give at least 1 (or ordinary_training_epochs)")
 
     def _corners(self, dataset: str):
         """Trial settings at the edges of the space: each one must be a valid trial."""

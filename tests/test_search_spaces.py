@@ -191,6 +191,34 @@ def test_ordinary_training_epochs_are_read_as_a_fixed_whole_number_is():
         assert spec.ordinary_training_epochs == 20
 
 
+@pytest.mark.parametrize("data", [
+    {"fixed": {"finetune_epochs": 0}},
+    {"search": {"finetune_epochs": {"low": 0, "high": 10}}},
+    {"search": {"strategy": ["random"], "subset_fraction": [0.1], "finetune_epochs": [0, 5]},
+     "baselines": [{"finetune_epochs": 0}]},
+])
+def test_ordinary_training_for_zero_epochs_is_refused(data):
+    with pytest.raises(ConfigError, match="s.yaml: finetune_epochs: ordinary training for 0 "
+                                          "epochs is no baseline"):
+        parse_spec(data, "s.yaml")
+
+
+def test_zero_finetune_epochs_are_kept_where_ordinary_training_has_its_own():
+    spec = parse_spec({"fixed": {"finetune_epochs": 0}, "ordinary_training_epochs": 5,
+                       "search": {"strategy": ["none", "random"], "subset_fraction": [0.1]}},
+                      "s.yaml")
+    assert spec.constants("digits", "random")["finetune_epochs"] == 0
+    assert spec.constants("digits", "none")["finetune_epochs"] == 5
+    # and with no ordinary training at all, pretraining alone is the user's choice
+    alone = parse_spec({"fixed": {"finetune_epochs": 0}, "baselines": [],
+                        "search": {"strategy": ["random"], "subset_fraction": [0.1]}}, "s.yaml")
+    assert alone.fixed["finetune_epochs"] == 0
+    searched = parse_spec({"search": {"strategy": ["random"], "subset_fraction": [0.1],
+                                      "finetune_epochs": [0, 5]},
+                           "baselines": [{"finetune_epochs": 5}]}, "s.yaml")
+    assert searched.search["finetune_epochs"] == (0, 5)  # 0 only for pretraining trials
+
+
 def test_ordinary_training_epochs_without_ordinary_training_are_refused():
     with pytest.raises(ConfigError, match="s.yaml: ordinary_training_epochs: no ordinary "
                                           "training runs"):
