@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-import yaml
-
 from common.errors import ConfigError
-from search_spaces.spec import SweepSpec, parse_spec
+from search_spaces.spec import SweepSpec, load_yaml, parse_spec
 
 
 def preset_names() -> list[str]:
@@ -20,4 +18,4 @@ def load_preset(name: str) -> SweepSpec:
     if name not in preset_names():
         raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(preset_names())}")
     text = (resources.files("search_spaces") / "presets" / f"{name}.yaml").read_text()
-    return parse_spec(yaml.safe_load(text), f"preset {name}")
+    return parse_spec(load_yaml(text), f"preset {name}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from trainables.config import (
     STRATEGIES,
     TrialConfig,
     check_choice,
+    convert_setting,
     convert_value,
 )
 from trainables.sizing import check_ratio_fits, largest_ratio
@@ -142,7 +144,8 @@ class SweepSpec:
         changed = {k: v for k, v in overrides.items() if v is not None}
         if changed.get("scheduler", "frontier") != "frontier":
             changed["early_stopping"] = {}
-        fixed = {**self.fixed, **changed.pop("fixed", {})}
+        fixed = {**self.fixed, **{key: convert_setting(key, value)
+                                  for key, value in changed.pop("fixed", {}).items()}}
         spec = dataclasses.replace(self, fixed=fixed, **changed)
         spec.validate()
         return spec
@@ -297,6 +300,7 @@ def _parse(data: Any) -> SweepSpec:
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, dict):
         raise ConfigError("fixed must be a mapping of trial settings")
+    fixed = {key: convert_setting(key, value) for key, value in fixed.items()}
     search_raw = data.get("search") or {}
     if not isinstance(search_raw, dict):
         raise ConfigError("search must be a mapping of setting: list or {low, high}")
@@ -308,10 +312,16 @@ def _parse(data: Any) -> SweepSpec:
         if b.get("strategy", "none") != "none":
             raise ConfigError("baselines are ordinary training: strategy must be none")
         for key, value in b.items():
-            if key != "strategy" and (key not in NUISANCE or key not in search):
+            if key == "strategy":
+                continue
+            if key not in NUISANCE or key not in search:
                 # Optuna pins only values the space suggests; fixed ones apply to baselines too.
                 raise ConfigError(f"baselines: {key!r} is not a searched nuisance setting")
-            if key != "strategy" and not _within(search[key], value):
+            try:
+                b[key] = value = convert_setting(key, value)
+            except ConfigError as e:
+                raise ConfigError(f"baselines: {e}") from None
+            if not _within(search[key], value):
                 # Optuna would refuse it when the study is rebuilt from the log (a resume)
                 raise ConfigError(f"baselines: {key} {value!r} is outside search.{key}")
     spec = SweepSpec(
@@ -363,7 +373,9 @@ def _domain(key: str, value: Any) -> Domain:
     if isinstance(value, list):
         if not value:
             raise ConfigError(f"search.{key}: empty list")
-        return tuple(value)
+        if key != "size_by":  # the others are trial settings: '1e-3' and 0.001 are one choice
+            value = [convert_setting(key, choice) for choice in value]
+        return tuple(dict.fromkeys(value))
     if isinstance(value, dict) and key in CATEGORICAL:
         raise ConfigError(f"search.{key}: give a list of choices (a range is for numbers)")
     if isinstance(value, dict):
@@ -426,7 +438,7 @@ def load_spec_file(path: str | Path) -> SweepSpec:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -434,10 +446,16 @@ def load_spec_file(path: str | Path) -> SweepSpec:
     return parse_spec(data, str(path))
 
 
+def load_yaml(text: str) -> Any:
+    """A sweep file's document: see _UniqueKeyLoader."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """yaml.safe_load, except that a mapping naming a key twice is an error (plain YAML keeps
     the last value silently), and so is a key that is not a name (every key of a sweep file
-    names a setting)."""
+    names a setting); and `1e-3` is a number, as in YAML 1.2 and JSON (PyYAML's YAML 1.1 reads
+    it as text, and wants `1.0e-3`)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()
@@ -454,3 +472,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))

@@ -355,7 +355,7 @@ CASES = [
     Case("config-sizes-not-numbers", "config",
          _yaml("search: {strategy: [random], size_by: [fraction],\n"
                "         subset_fraction: [half, quarter]}\n"),
-         "subset_fraction must be a range {low, high} or a list of numbers"),
+         "subset_fraction must be a number, got 'half'"),
     Case("config-size-list-beyond-the-data", "config",
          _yaml("search: {strategy: [random], size_by: [fraction],\n"
                "         subset_fraction: [0.5, 1.5]}\n"),

@@ -125,14 +125,7 @@ class TrialConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
         """Build and validate a config from a flat dict; unknown keys and bad values raise."""
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, raw in d.items():
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"unknown trial setting {key!r}{hint}")
-            values[key] = convert_value(key, raw, known[key].type)
+        values = {key: convert_setting(key, raw) for key, raw in d.items()}
         for key, default in dataset_defaults(values.get("dataset", cls.dataset)).items():
             if values.get(key) is None:
                 values[key] = default
@@ -251,6 +244,17 @@ def _in_range(name: str, value: int, low: int, high: int) -> None:
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def convert_setting(key: str, raw: Any) -> Any:
+    """A trial setting's value as TrialConfig holds it: `raw` from YAML, JSON or a command line
+    ("1e-3" and 0.001 are one value); an unknown name or a bad value raises ConfigError."""
+    known = {f.name: f.type for f in fields(TrialConfig)}
+    if key not in known:
+        close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown trial setting {key!r}{hint}")
+    return convert_value(key, raw, known[key])
 
 
 def convert_value(key: str, raw: Any, annotation: str) -> Any:
