@@ -56,6 +56,13 @@ def test_round_trip_through_json_dict():
         ({"dataset": 3}, "dataset must be text"),
         ({"learning_rate": 0.1}, "unknown trial setting 'learning_rate'"),
         ({"seed": None}, "seed cannot be empty"),
+        # a pretraining strategy that pretrains for 0 epochs is ordinary training under its name
+        ({"strategy": "class_mean", "pretrain_epochs": 0}, "pretrain_epochs must be >= 1"),
+        ({"strategy": "kmeans", "overdetermination_ratio": 2, "pretrain_epochs": 0},
+         "strategy 'kmeans' pretrains: pretrain_epochs must be >= 1"),
+        # a split that rounds to no example: the target and patience would watch nothing
+        ({"validation_fraction": 0.003}, "validation_fraction 0.003 holds out no digits example"),
+        ({"validation_fraction": 0.003, "target_accuracy": 0.5}, "give 0, or 0.0072 or more"),
     ],
 )
 def test_bad_values_are_rejected_with_one_line(settings, message):
@@ -75,3 +82,13 @@ def test_every_trial_setting_has_a_help_line():
     trial = build_parser()._subparsers._group_actions[0].choices["trial"]
     helps = {a.dest: a.help for a in trial._actions if a.dest != "help"}
     assert helps == SETTING_HELP
+
+
+def test_the_smallest_validation_split_that_holds_an_example_is_accepted():
+    from trainables.sizing import validation_size
+
+    assert validation_size("digits", 0.0035) == 7  # one of the 7 classes of 143 or more
+    assert TrialConfig.from_dict({"validation_fraction": 0.0035}).validation_fraction == 0.0035
+    assert validation_size("digits", 0.0072) == 10  # one of each class, as the error advises
+    assert validation_size("mnist", 0.003) > 0
+    TrialConfig.from_dict({"dataset": "mnist", "validation_fraction": 0.003})

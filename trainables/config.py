@@ -202,6 +202,7 @@ class TrialConfig:
                 and self.train_eval_size == 0):
             raise ConfigError("patience watches the small set's loss while pretraining, measured "
                               "on up to train_eval_size of it: give train_eval_size > 0")
+        self._check_validation_split_holds_examples()
         if self.monitor == "val" and self.validation_fraction == 0:
             raise ConfigError("monitor val needs a validation split: give validation_fraction")
         if self.target_on == "validation" and self.validation_fraction == 0:
@@ -223,10 +224,23 @@ class TrialConfig:
             raise ConfigError(
                 "strategy 'none' is ordinary training: it takes no subset size or pretrain_epochs"
             )
+        if self.strategy != "none" and self.pretrain_epochs == 0:
+            raise ConfigError(f"strategy {self.strategy!r} pretrains: pretrain_epochs must be >= 1 "
+                              "(ordinary training is strategy 'none')")
         if self.strategy == "class_mean" and sized:
             raise ConfigError(
                 "strategy 'class_mean' uses one average image per class: it takes no subset size"
             )
+
+    def _check_validation_split_holds_examples(self) -> None:
+        from trainables.sizing import CLASS_COUNTS, validation_size  # sizing imports this module
+
+        fraction = self.validation_fraction
+        if fraction > 0 and validation_size(self.dataset, fraction) == 0:
+            every_class = 1 / min(CLASS_COUNTS[self.dataset])
+            raise ConfigError(f"validation_fraction {fraction:g} holds out no {self.dataset} "
+                              f"example (round(fraction x each class's count) is 0); give 0, or "
+                              f"{every_class:.2g} or more for one of each class")
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -45,6 +45,11 @@ def train_size(dataset: str, validation_fraction: float = 0.0) -> int:
     return sum(n - round(validation_fraction * n) for n in counts)
 
 
+def validation_size(dataset: str, validation_fraction: float) -> int:
+    """Examples the validation split holds out (round(fraction * n) of each class)."""
+    return TRAIN_SIZES[dataset] - train_size(dataset, validation_fraction)
+
+
 def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
     """Input shape (C, H, W) and number of classes of a dataset, without reading it."""
     return DATASET_SHAPES[dataset]
