@@ -52,8 +52,12 @@ def warn(message: str) -> None:
 
 
 def format_warning_lines() -> None:
-    """Print `SweepWarning`s as `warning: <message>` on stderr (the CLI and Ray workers)."""
+    """Print `SweepWarning`s as `warning: <message>` on stderr (the CLI and Ray workers). Once
+    is enough: a reused worker calls it at every trial's start, and wrapping the wrapper again
+    each time would end, some thousand trials on, in a RecursionError at a warning."""
     original = warnings.showwarning
+    if getattr(original, "prints_sweep_warnings", False):
+        return
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         if issubclass(category, SweepWarning):
@@ -63,4 +67,5 @@ def format_warning_lines() -> None:
         else:
             original(message, category, filename, lineno, file, line)
 
+    show.prints_sweep_warnings = True  # type: ignore[attr-defined]
     warnings.showwarning = show

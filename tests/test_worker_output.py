@@ -112,3 +112,23 @@ def test_sigterm_in_a_ray_workers_callback(mode: str) -> None:
         assert "sigterm_handler" in output
     else:
         assert "SystemExit" not in output and "Exception ignored" not in output
+
+
+def test_warning_lines_are_set_up_once_however_many_trials_a_worker_runs(capsys) -> None:
+    import warnings
+
+    from common.errors import format_warning_lines, warn
+
+    before = warnings.showwarning
+    try:
+        format_warning_lines()
+        first = warnings.showwarning
+        for _ in range(3 * sys.getrecursionlimit()):  # a reused worker: once per trial
+            format_warning_lines()
+        assert warnings.showwarning is first  # not a wrapper of a wrapper of ...
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warn("a skipped file")  # wrapped 3,000 deep, this raised RecursionError
+        assert capsys.readouterr().err == "warning: a skipped file\n"
+    finally:
+        warnings.showwarning = before
