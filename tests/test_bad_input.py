@@ -191,6 +191,12 @@ CASES = [
     # sweep trial: values
     Case("trial-unknown-dataset", "trial", _trial("--dataset", "imagenet"), "unknown dataset 'imagenet'"),
     Case("trial-unknown-strategy", "trial", _trial("--strategy", "coreset"), "unknown strategy 'coreset'"),
+    Case("trial-validation-split-of-no-example", "trial",
+         _trial("--validation-fraction", "0.003", "--target-accuracy", "0.5"),
+         "validation_fraction 0.003 holds out no digits example"),
+    Case("trial-pretraining-for-zero-epochs", "trial",
+         _trial("--strategy", "kmeans", "--overdetermination-ratio", "2", "--pretrain-epochs", "0"),
+         "strategy 'kmeans' pretrains: pretrain_epochs must be >= 1"),
     Case("trial-fraction-zero", "trial", _trial("--strategy", "random", "--subset-fraction", "0"),
          "subset_fraction must be in (0, 1]"),
     Case("trial-fraction-above-one", "trial",
