@@ -49,6 +49,30 @@ def test_per_class_counts(k, sizes, expected):
     assert per_class_counts(k, sizes) == expected
 
 
+def test_the_classes_that_get_one_more_are_drawn_by_the_seed():
+    seen = set()
+    for seed in range(20):
+        counts = per_class_counts(4, [50] * 10, torch.Generator().manual_seed(seed))
+        assert sorted(counts) == [0] * 6 + [1] * 4
+        seen.add(tuple(counts))
+    assert len(seen) > 10  # which four classes: the seed's draw, not always classes 0-3
+    again = per_class_counts(4, [50] * 10, torch.Generator().manual_seed(3))
+    assert tuple(again) in seen  # one seed, one draw
+    counts = per_class_counts(15, [142] * 9 + [1], torch.Generator().manual_seed(0))
+    assert counts[9] == 1 and sum(counts) == 15 and max(counts[:9]) - min(counts[:9]) <= 1
+
+
+@pytest.mark.parametrize("strategy", ["stratified", "kmeans"])
+def test_fewer_than_one_per_class_draws_its_classes(strategy):
+    x, y = _toy(n_per_class=5, classes=10)
+    labels = set()
+    for seed in range(6):
+        small = build_small_set(strategy, 3, x, y, 10, torch.Generator().manual_seed(seed))
+        assert len(small.y) == 3 and len(set(small.y.tolist())) == 3
+        labels |= set(small.y.tolist())
+    assert labels - {0, 1, 2}  # the label order gave classes 0, 1 and 2 at every seed
+
+
 def _toy(n_per_class=30, classes=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(classes).repeat_interleave(n_per_class)

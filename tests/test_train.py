@@ -161,8 +161,3 @@ def test_optimizer_state_is_carried_over_unless_reset():
     assert (carried_steps, reset_steps) == (5 + 23, 23)
 
 
-def test_zero_pretrain_epochs_is_ordinary_training_with_a_logged_size():
-    records = run_trial(config(strategy="random", subset_fraction=0.5, pretrain_epochs=0,
-                               finetune_epochs=1))
-    assert {r["phase"] for r in records} == {"init", "finetune"}
-    assert records[-1]["subset_size"] == 719 and records[-1]["pretrain_epochs"] == 0

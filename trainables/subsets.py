@@ -44,12 +44,17 @@ def build_small_set(strategy: str, k: int, x: torch.Tensor, y: torch.Tensor, num
     raise ValueError(f"no small set for strategy {strategy!r}")
 
 
-def per_class_counts(k: int, class_sizes: list[int]) -> list[int]:
-    """Split K over classes as evenly as their sizes allow (remainders to earlier classes)."""
+def per_class_counts(k: int, class_sizes: list[int],
+                     generator: torch.Generator | None = None) -> list[int]:
+    """Split K over classes as evenly as their sizes allow. What does not split evenly goes one
+    each to classes in an order drawn from `generator` (without one, in label order): in label
+    order, K below the number of classes would leave the same last classes out at every seed."""
     counts = [0] * len(class_sizes)
+    order = (range(len(class_sizes)) if generator is None
+             else torch.randperm(len(class_sizes), generator=generator).tolist())
     remaining = min(k, sum(class_sizes))
     while remaining > 0:
-        open_classes = [c for c, size in enumerate(class_sizes) if counts[c] < size]
+        open_classes = [c for c in order if counts[c] < class_sizes[c]]
         share, extra = divmod(remaining, len(open_classes))
         for rank, c in enumerate(open_classes):
             add = min(share + (1 if rank < extra else 0), class_sizes[c] - counts[c])
@@ -61,7 +66,7 @@ def per_class_counts(k: int, class_sizes: list[int]) -> list[int]:
 def stratified_indices(y: torch.Tensor, k: int, num_classes: int,
                        generator: torch.Generator) -> torch.Tensor:
     members = [torch.nonzero(y == c).flatten() for c in range(num_classes)]
-    counts = per_class_counts(k, [len(m) for m in members])
+    counts = per_class_counts(k, [len(m) for m in members], generator)
     chosen = [m[torch.randperm(len(m), generator=generator)[:n]]
               for m, n in zip(members, counts, strict=True)]
     return torch.cat(chosen)
@@ -83,7 +88,7 @@ def kmeans_per_class(x: torch.Tensor, y: torch.Tensor, k: int, num_classes: int,
     FLOPs counted: per iteration, 2*n*c*d for the distance matmul and n*d for the centroid sums.
     """
     members = [torch.nonzero(y == c).flatten() for c in range(num_classes)]
-    counts = per_class_counts(k, [len(m) for m in members])
+    counts = per_class_counts(k, [len(m) for m in members], generator)
     centroids, labels, flops = [], [], 0
     for c, (rows, n_centroids) in enumerate(zip(members, counts, strict=True)):
         if n_centroids == 0:
