@@ -1,12 +1,16 @@
 import pickle
+import re
+import warnings
 
 import numpy as np
 import pytest
 import torch
-from factories import write_cifar, write_mnist_like
+from factories import write_cifar, write_idx, write_mnist_like
 
+from common.errors import SweepWarning
 from trainables import DataNotFoundError, TrialConfig, load_dataset, read_raw
 from trainables.data import DEBIAN_FASHION_MNIST
+from trainables.raw_data import check_available
 
 
 def test_digits_is_a_fixed_stratified_split():
@@ -72,6 +76,53 @@ def test_truncated_idx_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DataNotFoundError, match="train-images-idx3-ubyte: unreadable idx file"):
         read_raw("mnist", str(tmp_path))
+
+
+@pytest.mark.parametrize("file, array, message", [
+    ("train-labels-idx1-ubyte", np.arange(50) % 10, "50 labels for 60 images"),
+    ("t10k-labels-idx1-ubyte", np.arange(20) % 12,
+     "labels 0..11 where the dataset has classes 0..9"),
+    ("train-images-idx3-ubyte", np.arange(60) % 10, "not an images file (its idx header says 1"),
+])
+def test_idx_files_that_do_not_fit_each_other_are_named(tmp_path, file, array, message):
+    # before, fewer labels cut the training set unsaid, and the others failed mid-trial
+    write_mnist_like(tmp_path)
+    write_idx(tmp_path / file, array)
+    with pytest.raises(DataNotFoundError, match=re.escape(f"{tmp_path / file}: {message}")):
+        read_raw("mnist", str(tmp_path))
+
+
+def test_cifar_labels_beyond_the_classes_are_named(tmp_path):
+    folder = write_cifar(tmp_path, classes=10)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.uint8),
+                                                      "labels": [3, 10]}))
+    with pytest.raises(DataNotFoundError, match="test_batch: labels 3..10 where the dataset "
+                                                "has classes 0..9"):
+        read_raw("cifar10", str(tmp_path))
+
+
+def test_a_data_dir_under_home_is_found_written_with_a_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_mnist_like(tmp_path / "data" / "MNIST" / "raw", n_train=30)
+    check_available("mnist", "~/data")  # `--data-dir=~/data`: the shell leaves the ~ alone
+    assert read_raw("mnist", "~/data").train_x.shape[0] == 30
+
+
+def test_fashion_mnist_outside_data_dir_is_read_from_debian_with_a_warning(tmp_path, monkeypatch):
+    import trainables.raw_data as raw_data
+
+    debian = tmp_path / "debian"
+    write_mnist_like(debian, n_train=30)
+    monkeypatch.setattr(raw_data, "DEBIAN_FASHION_MNIST", debian)
+    (tmp_path / "mine").mkdir()
+    with pytest.warns(SweepWarning, match=re.escape(
+            f"fashion_mnist: not in data_dir {tmp_path / 'mine'}; reading Debian's copy in "
+            f"{debian}")):
+        check_available("fashion_mnist", str(tmp_path / "mine"))
+    assert read_raw("fashion_mnist", str(tmp_path / "mine")).source == str(debian)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_available("fashion_mnist")  # without a data_dir, Debian's copy is the place
 
 
 @pytest.mark.parametrize("classes", [10, 100])

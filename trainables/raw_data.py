@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import ConfigError, DataNotFoundError
+from common.errors import ConfigError, DataNotFoundError, warn
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -62,9 +62,13 @@ HOW_TO_GET = ("pass --data-dir, or have them downloaded (sweep trial --download;
 def check_available(name: str, data_dir: str | None = None, download: bool = False) -> None:
     """Raise `DataNotFoundError` now if the dataset's files are missing and will not be
     downloaded (a look for the files, not a read: milliseconds)."""
+    data_dir = _expand(data_dir)
     _check_data_dir(name, data_dir, download)
     if name in _TORCHVISION_FOLDER and not download:
-        _mnist_files(name, data_dir, download=False)
+        files = _mnist_files(name, data_dir, download=False)
+        if data_dir is not None and files["train_x"].parent == DEBIAN_FASHION_MNIST:
+            warn(f"{name}: not in data_dir {data_dir}; reading Debian's copy in "
+                 f"{DEBIAN_FASHION_MNIST}")
     elif name in _CIFAR_FOLDER and not download:
         _cifar_folder(name, data_dir, download=False)
     elif name != "digits" and name not in _TORCHVISION_FOLDER and name not in _CIFAR_FOLDER:
@@ -83,12 +87,19 @@ def read_raw(name: str, data_dir: str | None = None, download: bool = False) -> 
             f.write(f"{name} {os.getpid()} {socket.gethostname()}\n")
     if name == "digits":
         return _read_digits()
+    data_dir = _expand(data_dir)
     _check_data_dir(name, data_dir, download)
     if name in _TORCHVISION_FOLDER:
         return _read_mnist_like(name, data_dir, download)
     if name in _CIFAR_FOLDER:
         return _read_cifar(name, data_dir, download)
     raise ConfigError(f"unknown dataset {name!r}")
+
+
+def _expand(data_dir: str | None) -> str | None:
+    """`~/data` as the shell would have it (`--data-dir=~/data` reaches us unexpanded), on the
+    node that reads: a cluster's nodes each have their own home."""
+    return None if data_dir is None else os.path.expanduser(data_dir)
 
 
 def _check_data_dir(name: str, data_dir: str | None, download: bool) -> None:
@@ -194,6 +205,12 @@ def _mnist_files(name: str, data_dir: str | None, download: bool) -> dict[str, P
 def _read_mnist_like(name: str, data_dir: str | None, download: bool) -> RawData:
     files = _mnist_files(name, data_dir, download)
     arrays = {key: _read_idx(path) for key, path in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if images.ndim != 3:
+            raise DataNotFoundError(f"{files[f'{split}_x']}: not an images file (its idx "
+                                    f"header says {images.ndim} dimensions, not 3)")
+        _check_labels(files[f"{split}_y"], labels, len(images), 10)
     return RawData(
         name,
         arrays["train_x"][:, None, :, :],
@@ -221,6 +238,16 @@ def _read_idx(path: Path) -> np.ndarray:
         return body.reshape(shape).copy()
     except (OSError, EOFError, ValueError, struct.error) as e:
         raise DataNotFoundError(f"{path}: unreadable idx file ({e})") from None
+
+
+def _check_labels(path: Path, labels: np.ndarray, images: int, classes: int) -> None:
+    """Labels that fit their images: one each, each a class (a wrong file would train on a cut
+    set, or fail mid-trial with an index error)."""
+    if labels.ndim != 1 or len(labels) != images:
+        raise DataNotFoundError(f"{path}: {labels.size} labels for {images} images")
+    if labels.size and not 0 <= labels.min() <= labels.max() < classes:
+        raise DataNotFoundError(f"{path}: labels {labels.min()}..{labels.max()} where the "
+                                f"dataset has classes 0..{classes - 1}")
 
 
 # ---- CIFAR-10 and CIFAR-100: python pickles ----
@@ -262,13 +289,13 @@ def _read_cifar(name: str, data_dir: str | None, download: bool) -> RawData:
     folder = _cifar_folder(name, data_dir, download)
     train_files, test_files = _CIFAR_FILES[name]
     label_key = "labels" if name == "cifar10" else "fine_labels"
-    train_x, train_y = _read_cifar_batches(folder, train_files, label_key)
-    test_x, test_y = _read_cifar_batches(folder, test_files, label_key)
     classes = 10 if name == "cifar10" else 100
+    train_x, train_y = _read_cifar_batches(folder, train_files, label_key, classes)
+    test_x, test_y = _read_cifar_batches(folder, test_files, label_key, classes)
     return RawData(name, train_x, train_y, test_x, test_y, classes, str(folder))
 
 
-def _read_cifar_batches(folder: Path, files: list[str], label_key: str):
+def _read_cifar_batches(folder: Path, files: list[str], label_key: str, classes: int):
     xs, ys = [], []
     for file in files:
         path = folder / file
@@ -276,10 +303,9 @@ def _read_cifar_batches(folder: Path, files: list[str], label_key: str):
             entry = _ArraysOnlyUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
             x = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             y = np.asarray(entry[label_key], dtype=np.int64)
-            if len(x) != len(y):
-                raise ValueError(f"{len(x)} images but {len(y)} labels")
         except (OSError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as e:
             raise DataNotFoundError(f"{path}: unreadable CIFAR batch ({e})") from None
+        _check_labels(path, y, len(x), classes)
         xs.append(x)
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
