@@ -206,6 +206,8 @@ class FrontierRule:
         o = self.options
         trial_id = record["trial_id"]
         compute, accuracy = compute_flops(record), self._accuracy(record)
+        if record.get("status", "running") != "running":
+            return None  # its last record (finished, diverged): nothing left to stop
         if math.isnan(accuracy) or (is_ordinary(record) and not o.stop_ordinary):
             return None
         if o.beaten_to_target and not is_ordinary(record):

@@ -250,6 +250,22 @@ def test_a_trial_beaten_to_the_target_stops_even_mid_pretraining():
     assert not any(v.stop or v.target for v in verdicts["winner"])  # first to the target
 
 
+def test_a_trials_last_record_is_not_judged():
+    rule = FrontierRule(options(**RACE_ONLY), N)
+    winner = pretraining("winner", [(100, 0.5)], [(1000, 0.90), (2000, 0.94), (3000, 0.96)],
+                         strategy="class_mean")
+    # It ends (finished) at 2,500 FLOPs below the target the winner reached with 2,000: too
+    # late to stop, and a "stopped" note would name a trial its log row calls finished.
+    ended = curve("ended", [(0, 0.1), (500, 0.2), (1000, 0.3), (1500, 0.5), (2500, 0.8)],
+                  strategy="random")
+    ended[-1]["status"] = "finished"
+    replay(rule, ENDED)
+    verdicts = replay(rule, winner, ended)
+    assert verdicts["ended"] == []
+    ended[-1]["status"] = "running"  # the same point mid-trial is stopped
+    assert FrontierRule.on_result(rule, {**ended[-1], "trial_id": "mid"}).stop
+
+
 def test_a_trial_that_reached_the_target_or_is_not_yet_beaten_runs_on():
     rule = FrontierRule(options(**RACE_ONLY), N)
     winner = pretraining("winner", [(100, 0.5)], [(1000, 0.90), (2000, 0.94), (3000, 0.96)],
