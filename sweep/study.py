@@ -355,6 +355,10 @@ class SweepSearch(OptunaSearch):
             snapshot(self._layout)
             return
         status = (result or {}).get("status")  # the trial's last record's
+        if status and not error and self._failed_before(trial_id):
+            self._tell_anew(trial_id, result)
+            snapshot(self._layout)
+            return
         if (status and not error and trial_id not in self._completed_trials
                 and told_state(status) == optuna.trial.TrialState.PRUNED):
             # told already if the driver restarted after telling it and Tune ran it again
@@ -364,6 +368,30 @@ class SweepSearch(OptunaSearch):
         else:
             super().on_trial_complete(trial_id, result, error)
         snapshot(self._layout)
+
+    def _failed_before(self, trial_id: str) -> bool:
+        """Whether the trial's Optuna trial was told FAIL: it failed in an earlier driver, and
+        `sweep resume` ran it again (Tune reruns errored trials). Optuna takes no second tell,
+        and Tune's searcher would drop the end with a warning: it is told anew."""
+        trial = self._ot_trials.get(trial_id)
+        return (trial is not None and self._storage.get_trial(trial._trial_id).state
+                == optuna.trial.TrialState.FAIL)
+
+    def _tell_anew(self, trial_id: str, result: dict[str, Any]) -> None:
+        """A new Optuna trial for a rerun of a failed one, told its end as `open_study` tells a
+        logged one (the failed trial stays, as FAIL, out of `ran_trials`)."""
+        failed = self._storage.get_trial(self._ot_trials[trial_id]._trial_id)
+        state = told_state(result.get("status"))
+        values = ([float(result[name]) for name in OBJECTIVES[0]]  # as Tune's searcher tells
+                  if state == optuna.trial.TrialState.COMPLETE else None)
+        if values is not None and not all(math.isfinite(v) for v in values):
+            state, values = optuna.trial.TrialState.FAIL, None  # Optuna refuses such values
+        self._ot_study.add_trial(optuna.trial.create_trial(
+            params=failed.params, distributions=failed.distributions, values=values,
+            state=state, user_attrs={TUNE_ID: trial_id}))
+        told = self._ot_study.get_trials(deepcopy=False)[-1]
+        self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, told._trial_id)
+        self._completed_trials.add(trial_id)
 
     def _told_already(self, trial_id: str) -> bool:
         """Whether the trial's Optuna trial was told its end (COMPLETE or PRUNED)."""

@@ -10,7 +10,15 @@ import pytest
 from common.layout import SweepLayout
 from search_spaces import define_space, parse_spec
 from sweep.results_log import ResultLog
-from sweep.study import OBJECTIVES, SweepSearch, open_study, ran_trials, study_name, told_state
+from sweep.study import (
+    _OPENED,
+    OBJECTIVES,
+    SweepSearch,
+    open_study,
+    ran_trials,
+    study_name,
+    told_state,
+)
 from trainables import TrialConfig
 from trainables.train import TrialRunner
 
@@ -264,6 +272,36 @@ def test_a_trial_told_pruned_before_a_restart_is_told_again_without_an_error(tmp
     search.on_trial_complete("a", {"status": "running"})  # Tune ran it again: stopped again
     study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
     assert [t.state for t in study.trials] == [PRUNED]
+
+
+@pytest.mark.parametrize("status, state, values", [("finished", COMPLETE, [0.9, 1e9]),
+                                                    ("running", PRUNED, None)])
+def test_a_failed_trial_that_a_resume_runs_again_is_told_its_end(tmp_path, status, state,
+                                                                  values):
+    search = _search(tmp_path, SPEC, optuna.samplers.RandomSampler(seed=0))
+    search.suggest("a")
+    config = search.suggest("b")
+    search.on_trial_complete("b", error=True)  # failed after its retries
+    search.save(str(tmp_path / "searcher.pkl"))  # Tune keeps the searcher; a resume restores it
+    _OPENED["g-digits"] = f"sqlite:///{tmp_path}/optuna.db"
+    resumed = SweepSearch.__new__(SweepSearch)
+    resumed.restore(str(tmp_path / "searcher.pkl"))
+    # Tune reruns the errored trial (resume_errored): it ends this time
+    resumed.on_trial_complete("b", {"status": status, "search_accuracy": 0.9,
+                                    "compute_flops": 1e9})
+    study = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    handed_out = [t for t in study.trials if "tune_trial_id" in t.user_attrs]  # not repeats
+    told = [(t.user_attrs["tune_trial_id"], t.state, t.values) for t in handed_out]
+    assert told == [("a", optuna.trial.TrialState.RUNNING, None),
+                    ("b", optuna.trial.TrialState.FAIL, None), ("b", state, values)]
+    assert handed_out[2].params == handed_out[1].params
+    assert {k: config[k] for k in handed_out[2].params} == handed_out[2].params
+    assert [t.user_attrs["tune_trial_id"] for t in ran_trials(study)] == ["a", "b"]
+    # told once: a second report of the same end (a replayed end) changes nothing
+    resumed.on_trial_complete("b", {"status": status, "search_accuracy": 0.9,
+                                    "compute_flops": 1e9})
+    again = optuna.load_study(study_name="g-digits", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert len(again.trials) == len(study.trials)
 
 
 def test_trials_whose_rows_left_the_log_no_longer_hold_their_configurations(tmp_path):
