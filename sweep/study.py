@@ -211,6 +211,30 @@ def _key(params: dict[str, Any]) -> tuple:
     return tuple(sorted(params.items()))
 
 
+def _lacking(points: list[dict[str, Any]],
+             held: list[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
+    """The baselines (`points`, each `{strategy: none, ...}`) no trial of `held` stands for; one
+    listed twice needs two. An enqueued trial stands for the point it was enqueued with; a
+    trial rebuilt from the log (it carries no such mark), for a point its parameters match."""
+    unmatched = list(held)
+    lacking = []
+    for point in points:
+        match = next((t for t in unmatched if _stands_for(t, point)), None)
+        if match is None:
+            lacking.append(point)
+        else:
+            unmatched.remove(match)
+    return lacking
+
+
+def _stands_for(trial: optuna.trial.FrozenTrial, point: dict[str, Any]) -> bool:
+    if "fixed_params" in trial.system_attrs:
+        return _key(trial.system_attrs["fixed_params"]) == _key(point)
+    # strategy is no parameter where it is a constant (ordinary training only as baselines)
+    return all(trial.params.get(key, "none" if key == "strategy" else None) == value
+               for key, value in point.items())
+
+
 class SweepSearch(OptunaSearch):
     """OptunaSearch that pickles without its study and snapshots it as trials finish."""
 
@@ -274,18 +298,7 @@ class SweepSearch(OptunaSearch):
                                                 storage=self._storage))
         except KeyError:  # no such study yet
             held = []
-        counts: dict[tuple, int] = {}
-        for trial in held:
-            if "fixed_params" in trial.system_attrs:  # an enqueued trial: a baseline
-                key = _key(trial.system_attrs["fixed_params"])
-                counts[key] = counts.get(key, 0) + 1
-        points = []
-        for point in self._points_to_evaluate:
-            if counts.get(_key(point), 0) > 0:
-                counts[_key(point)] -= 1
-            else:
-                points.append(point)
-        self._points_to_evaluate = points
+        self._points_to_evaluate = _lacking(self._points_to_evaluate, held)
         super()._setup_study(mode)
 
     def _twin(self, trial: optuna.trial.Trial) -> int | None:
@@ -451,3 +464,7 @@ class SweepSearch(OptunaSearch):
                 found = self._ot_study.get_trials(deepcopy=False)[-1]
             self._ot_trials[tune_id] = optuna.trial.Trial(self._ot_study, found._trial_id)
         self._pending_templates = {}
+        # A study rebuilt from the log (its snapshot lost with the head node) lacks the
+        # baselines that were waiting to run: enqueued once, in the searcher's first study.
+        for point in _lacking(self._points_to_evaluate, ran_trials(self._ot_study)):
+            self._ot_study.enqueue_trial(point)

@@ -344,6 +344,40 @@ def test_a_new_searcher_enqueues_only_the_baselines_the_study_lacks(tmp_path):
     assert [t.system_attrs["fixed_params"]["seed"] for t in study.trials] == [0, 1, 0]
 
 
+def test_a_baseline_waiting_to_run_survives_a_lost_study(tmp_path):
+    """A head node lost before the first snapshot of optuna.db: the resumed driver's study is
+    rebuilt from the log, and the baselines that were waiting are enqueued again."""
+    from search_spaces import baseline_points
+
+    spec = parse_spec({"search": {"strategy": ["none", "class_mean"], "seed": [0, 1, 2]},
+                       "baselines": [{"seed": 2}, {"seed": 1}]}, "s.yaml")
+
+    def searcher(layout):
+        return SweepSearch(space=partial(define_space, spec=spec, dataset="digits"),
+                           metric=OBJECTIVES[0], mode=OBJECTIVES[1],
+                           points_to_evaluate=baseline_points(spec),
+                           sampler=optuna.samplers.RandomSampler(seed=0),
+                           study_name=study_name("s", "digits"),
+                           storage=optuna.storages.RDBStorage(
+                               open_study(layout, spec, "digits", "s")), layout=layout)
+
+    (tmp_path / "a" / "results").mkdir(parents=True)
+    first = searcher(SweepLayout(str(tmp_path / "a")))
+    assert first.suggest("t1")["seed"] == 2  # the first baseline runs, the second waits
+    first.save(str(tmp_path / "searcher.pkl"))
+    (tmp_path / "b" / "results").mkdir(parents=True)  # a new head: no optuna.db, no rows
+    open_study(SweepLayout(str(tmp_path / "b")), spec, "digits", "s")
+    resumed = SweepSearch.__new__(SweepSearch)
+    resumed.restore(str(tmp_path / "searcher.pkl"))
+    second = resumed.suggest("t2")
+    assert (second["strategy"], second["seed"]) == ("none", 1)  # before: a sampled trial
+    assert resumed.suggest("t3")["strategy"] in ("none", "class_mean")
+    study = optuna.load_study(study_name=study_name("s", "digits"),
+                              storage=_OPENED[study_name("s", "digits")])
+    baselines = [t.params for t in study.trials if "fixed_params" in t.system_attrs]
+    assert baselines == [{"strategy": "none", "seed": 1}]  # t1 stands for the other one
+
+
 def test_the_frontier_scheduler_judges_validation_accuracy_where_it_is_held_out(tmp_path):
     from sweep.launcher import _scheduler
     from sweep.settings import SweepSettings
