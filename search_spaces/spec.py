@@ -410,6 +410,7 @@ def _check_search(search: dict[str, Domain]) -> None:
     if isinstance(by, Range) or not set(by) <= set(SIZE_BY):
         raise ConfigError("search.size_by must be a list of fraction, ratio")
     by = size_by(search)
+    _check_everything_searched_is_drawn(search, strategies, by)
     if any(s in SIZED_STRATEGIES for s in strategies):
         if "size_by" not in search and not any(key in search for key in SIZE_KEYS.values()):
             raise ConfigError(f"search: strategies {', '.join(SIZED_STRATEGIES)} need a size: "
@@ -426,6 +427,25 @@ def _check_search(search: dict[str, Domain]) -> None:
         if domain is not None and not isinstance(domain, Range) and not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in domain):
             raise ConfigError(f"search.{name} must be a range {{low, high}} or a list of numbers")
+
+
+def _check_everything_searched_is_drawn(search: dict[str, Domain], strategies: Domain,
+                                        by: tuple[str, ...]) -> None:
+    """A searched setting no trial would draw: the sweep would search less than its file says."""
+    def never(key: str, why: str) -> ConfigError:
+        return ConfigError(f"search.{key} is never drawn: {why}; drop it or change the strategies")
+
+    if not any(s in SIZED_STRATEGIES for s in strategies):
+        for key in ("size_by", *SIZES):
+            if key in search:
+                raise never(key, f"no strategy searched ({', '.join(strategies)}) takes a size; "
+                                 f"{', '.join(SIZED_STRATEGIES)} do")
+    for needed, key in SIZE_KEYS.items():
+        if key in search and needed not in by:
+            raise ConfigError(f"search.{key} is never drawn: size_by is [{', '.join(by)}]; add "
+                              f"{needed} to size_by or drop search.{key}")
+    if "pretrain_epochs" in search and set(strategies) == {"none"}:
+        raise never("pretrain_epochs", "ordinary training (strategy none) does not pretrain")
 
 
 def load_spec_file(path: str | Path) -> SweepSpec:

@@ -124,6 +124,24 @@ baselines: [{lr: "1e-3"}]
     assert load_yaml("a: e5\nb: '1e-3'\nc: 1.5") == {"a": "e5", "b": "1e-3", "c": 1.5}
 
 
+@pytest.mark.parametrize("search, message", [
+    ({"strategy": ["none", "random"], "size_by": ["ratio"], "subset_fraction": [0.1],
+      "overdetermination_ratio": [1]},
+     "search.subset_fraction is never drawn: size_by is [ratio]; add fraction to size_by"),
+    ({"strategy": ["none", "class_mean"], "subset_fraction": [0.1]},
+     "search.subset_fraction is never drawn: no strategy searched (none, class_mean) takes a "
+     "size; random, stratified, kmeans do"),
+    ({"strategy": ["none", "class_mean"], "size_by": ["fraction"]}, "search.size_by is never"),
+    ({"strategy": ["none"], "pretrain_epochs": {"low": 1, "high": 5}},
+     "search.pretrain_epochs is never drawn: ordinary training (strategy none) does not pretrain"),
+    ({"pretrain_epochs": [3]}, "search.pretrain_epochs is never drawn"),
+])
+def test_a_searched_setting_no_trial_would_draw_is_refused(search, message):
+    # before, the sweep ran and searched less than its file said
+    with pytest.raises(ConfigError, match=re.escape(f"s.yaml: {message}")):
+        parse_spec({"search": search}, "s.yaml")
+
+
 def test_datasets_on_the_command_line_are_each_swept_once():
     from sweep.cli import _split
 
