@@ -48,10 +48,21 @@ def test_phases_in_order_and_pretraining_ends_with_an_evaluation():
 def test_evaluations_are_finer_than_an_epoch():
     records = run_trial(config(finetune_epochs=1, eval_every=200))
     seen = [r["samples_seen"] for r in records]
-    assert seen == [0, 256, 512, 768, 1024, 1280, 1437]  # every 200 samples, at batch ends
+    # at the first batch end (64 images) past each multiple of 200: the schedule does not drift
+    # (before, 200 after the last evaluation: 256, 512, ..., every 256 samples)
+    assert seen == [0, 256, 448, 640, 832, 1024, 1216, 1408, 1437]
     default = run_trial(config(finetune_epochs=1))
-    # default: every quarter epoch (360 samples) after the last evaluation, at batch ends
-    assert [r["samples_seen"] for r in default] == [0, 384, 768, 1152, 1437]
+    # default: every quarter epoch (360 samples), at batch ends, and the epoch's end
+    assert [r["samples_seen"] for r in default] == [0, 384, 768, 1088, 1437]
+
+
+def test_patience_is_that_many_regular_evaluations_without_improvement():
+    records = run_trial(config(finetune_epochs=30, eval_every=100, patience=8, min_delta=0.9))
+    # min_delta 0.9: only the first fine-tuning evaluation sets a best; 8 more end the phase
+    # (before, 800 samples counted from an evaluation at a batch end could be 7 evaluations)
+    tuned = [r for r in records if r["phase"] == "finetune"]
+    assert len(tuned) == 1 + 8 and tuned[-1]["stop_reason"] == "converged"
+    assert [r["samples_seen"] for r in tuned] == [128, 256, 320, 448, 512, 640, 704, 832, 960]
 
 
 def test_same_seed_same_records_other_seed_other_records():

@@ -1,7 +1,8 @@
 """Convergence as a stop rule: a phase ends when the loss it watches has not improved by a
-relative `min_delta` for `patience` evaluations of the regular schedule, that is for
-patience x eval_every training samples (the early, log-spaced evaluations do not end a phase
-sooner: they only come more often).
+relative `min_delta` for `patience` evaluations of the regular schedule (every eval_every
+samples from the phase's start; the early, log-spaced evaluations do not end a phase sooner:
+they only come more often). An evaluation's place in that schedule is the multiple of
+eval_every it reached (it lands on the first whole batch past it).
 
 An evaluation improves on the best loss so far when loss < best * (1 - min_delta) (a NaN never
 does); the first evaluation watched sets the best. The state is two plain numbers (the best loss
@@ -22,6 +23,10 @@ def update(best: float, best_at: int, loss: float, at: int,
     return best, best_at
 
 
-def converged(best_at: int, at: int, patience: int | None, eval_every: int) -> bool:
-    """Whether `patience` regular evaluations' worth of samples passed since the best loss."""
-    return patience is not None and at - best_at >= patience * eval_every
+def converged(best_at: int, at: int, patience: int | None, eval_every: int,
+              start: int = 0) -> bool:
+    """Whether `patience` regular evaluations came since the best loss (samples seen at each,
+    the phase starting at `start` samples)."""
+    if patience is None:
+        return False
+    return (at - start) // eval_every - (best_at - start) // eval_every >= patience

@@ -248,13 +248,15 @@ class TrialRunner:
             self.optimizer = self._new_optimizer()
 
     def _next_eval_at(self) -> int:
-        """The evaluation schedule: every `eval_every` samples from the start of the phase,
-        and with `early_evals` k, also at eval_every / 2^k, ..., / 4, / 2 samples into each
-        phase (log-spaced, where accuracy moves fastest)."""
+        """The evaluation schedule: every `eval_every` samples from the start of the phase
+        (each evaluation at the first whole batch past a multiple: the schedule does not drift
+        by a batch's rounding each time), and with `early_evals` k, also at eval_every / 2^k,
+        ..., / 4, / 2 samples into each phase (log-spaced, where accuracy moves fastest)."""
         p, every = self.progress, self.eval_every
         points = [p.phase_start + math.ceil(every / 2**k)
                   for k in range(self.config.early_evals, 0, -1)] + [p.phase_start + every]
-        return next((at for at in points if at > p.samples_seen), p.samples_seen + every)
+        regular = p.phase_start + every * ((p.samples_seen - p.phase_start) // every + 1)
+        return next((at for at in points if at > p.samples_seen), regular)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.config.augment:
@@ -343,7 +345,7 @@ class TrialRunner:
             p.best_loss, p.best_at = convergence.update(p.best_loss, p.best_at, watched,
                                                         p.samples_seen, self.config.min_delta)
         converged = p.phase != "init" and convergence.converged(
-            p.best_at, p.samples_seen, self.config.patience, self.eval_every)
+            p.best_at, p.samples_seen, self.config.patience, self.eval_every, p.phase_start)
         end_reason = self._stop_reason(spent, measured, diverged, converged)
         if p.phase == "pretrain" and end_reason is None and (phase_done or converged):
             measured["pretrain_end"] = "max_epochs" if phase_done else "converged"
