@@ -20,6 +20,8 @@ from common.result_files import DamagedFile, NotALogFile, read_log, read_table
 # building its small set (k-means; 0 for index selections), so that a selection method cannot
 # hide its own cost. Frontiers, hypervolumes, savings and figures are all on this.
 COMPUTE = "compute_flops"
+# Files that mark a folder `sweep analyze` wrote (analysis.report), which is no log to read
+ANALYSIS_OUTPUTS = ("frontier.parquet", "report.md")
 
 
 def compute(rows: pd.DataFrame) -> pd.Series:
@@ -87,6 +89,9 @@ def _read_location(location: str) -> list[pa.Table]:
     results_path = f"{path.rstrip('/')}/results"  # a sweep folder: read its results/
     if fs.get_file_info(results_path).type == pafs.FileType.Directory:
         location = storage.join(location, "results")
+    elif set(ANALYSIS_OUTPUTS) <= set(storage.list_names(location)):
+        raise UserError(f"{location}: what `sweep analyze` wrote, not results (analyze the "
+                        "sweep folder or its results/)")
     return read_log(location)
 
 

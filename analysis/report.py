@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analysis.criteria import accuracy_column, logged, savings_by_criterion, targets_by_criterion
 from analysis.document import Block, Para, Table, markdown
@@ -34,6 +35,7 @@ from analysis.savings import format_gflops as _gflops
 from common.describe import describe_config
 from common.errors import UserError
 from common.records import FAILED, arrow_schema
+from common.result_files import ANALYSIS_KEY
 
 FRONTIER_COLUMNS = ["dataset", "sweep", "trial_id", "strategy", "subset_size", "subset_fraction",
                     "overdetermination_ratio", "pretrain_epochs", PRETRAIN_RAN, "finetune_epochs",
@@ -98,7 +100,7 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
         raise UserError(f"--out {out}: cannot create ({e.strerror})") from None
     frontier = frontier_points(df)  # every column: the report describes rows
     table = whole_numbers(frontier[FRONTIER_COLUMNS])
-    write_atomic(out / "frontier.parquet", table.to_parquet(index=False))
+    write_atomic(out / "frontier.parquet", _tagged_parquet(table))
     write_atomic(out / "frontier.csv", table.to_csv(index=False).encode())
     savings = savings_table(df)
     write_atomic(out / "savings.csv", savings.to_csv(index=False).encode())
@@ -135,6 +137,17 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
     write_atomic(out / "report.md", _markdown_report(top, sections, figures).encode())
     write_interactive_report(df, savings, out / "report.html", top, sections)
     return _summary(df, found, out, tolerance, target_written=reach is not None)
+
+
+def _tagged_parquet(table: pd.DataFrame) -> bytes:
+    """`table` as Parquet bytes marked as an analysis' output (`ANALYSIS_KEY`), so that it is
+    never read back as a file of the result log."""
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                           ANALYSIS_KEY: b"frontier"})
+    sink = pa.BufferOutputStream()
+    pq.write_table(arrow, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def whole_numbers(table: pd.DataFrame) -> pd.DataFrame:

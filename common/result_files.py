@@ -58,7 +58,12 @@ def trial_files(results: str) -> dict[str, TrialFiles]:
 
 
 # Columns every log file has had, whatever its version: without them a file is not the log's.
-IDENTIFYING = ("sweep", "trial_id", "dataset", "evaluation", "train_flops", "test_accuracy")
+# `status` and `step` are the log's alone: the frontier table `sweep analyze` writes has the
+# others (and `trial_status`), and must not be read as the log.
+IDENTIFYING = ("sweep", "trial_id", "dataset", "evaluation", "train_flops", "test_accuracy",
+               "status", "step")
+# Parquet metadata marking a table `sweep analyze` wrote (analysis.report): never the log's
+ANALYSIS_KEY = b"sweep.analysis"
 
 
 class NotALogFile(KeyError):
@@ -83,7 +88,11 @@ def read_file(location: str) -> tuple[pa.Table, int]:
         table = pq.read_table(pa.BufferReader(data))
     except (OSError, pa.ArrowException) as e:  # thrift errors come as OSError, from the bytes
         raise DamagedFile(first_line(e)) from None
-    merged = int((table.schema.metadata or {}).get(MERGED_KEY, b"0"))
+    metadata = table.schema.metadata or {}
+    if ANALYSIS_KEY in metadata:
+        raise NotALogFile("a table `sweep analyze` wrote, not a result-log file (analyze the "
+                          "sweep folder or its results/)")
+    merged = int(metadata.get(MERGED_KEY, b"0"))
     missing = [c for c in IDENTIFYING if c not in table.column_names]
     if missing:  # some other Parquet file (an analysis' frontier.parquet, a foreign table)
         raise NotALogFile(f"not a result-log file: no {', '.join(missing)} column")

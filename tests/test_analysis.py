@@ -372,6 +372,31 @@ def test_analyze_of_a_results_folder_or_file_writes_beside_the_log_not_into_it(t
     assert len(load_results(str(tmp_path / "sweep"))) == len(BASE) + len(PRE)
 
 
+def test_an_analysis_is_not_read_as_results(tmp_path):
+    from cli import run_sweep
+
+    from analysis.report import analyze
+
+    # frontier.parquet has the columns that once told a log file (sweep, trial_id, dataset,
+    # evaluation, train_flops, test_accuracy): its folder, or it, named instead of the sweep
+    write_log(tmp_path / "sweep" / "results", {"base": BASE, "pre": PRE})
+    analysis = tmp_path / "sweep" / "analysis"
+    analyze([str(tmp_path / "sweep")], analysis)
+    written = sorted(p.name for p in analysis.iterdir())
+    run = run_sweep("analyze", str(analysis))
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (f"sweep analyze: error: {analysis}: what `sweep analyze` wrote, not "
+                          "results (analyze the sweep folder or its results/)\n")
+    assert sorted(p.name for p in analysis.iterdir()) == written  # no analysis/analysis
+    with pytest.raises(UserError, match="frontier.parquet: a table `sweep analyze` wrote, not "
+                                        "a result-log file"):
+        load_results(str(analysis / "frontier.parquet"))
+    # one written before the outputs were marked: told apart by the log's own columns
+    pd.read_parquet(analysis / "frontier.parquet").to_parquet(tmp_path / "old.parquet")
+    with pytest.raises(UserError, match="not a result-log file: no status, step column"):
+        load_results(str(tmp_path / "old.parquet"))
+
+
 def seeded(trial, seed, points, **config):
     """A trial's rows with the configuration keys a report groups by."""
     common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)
