@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from analysis.savings import (
     savings_table,
 )
 from analysis.savings import format_gflops as _gflops
+from common import storage
 from common.describe import describe_config
 from common.errors import UserError
 from common.records import FAILED, arrow_schema
@@ -87,8 +89,23 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
             target: float | None = None, target_on: str = "auto") -> str:
     """Write frontier.parquet/.csv, savings.csv, criteria.csv, figures, report.md, report.html
     (and with `target`, target.csv: compute to reach that accuracy, on `target_on` = auto,
-    validation or test, and each criterion's target, per configuration across seeds) to `out`;
-    return a summary."""
+    validation or test, and each criterion's target, per configuration across seeds) to `out`,
+    a local folder or a URI (s3://...: they are made in a temporary folder, then each file is
+    uploaded whole); return a summary."""
+    if not storage.is_uri(str(out)):
+        return _analyze_into(paths, Path(out), str(out), tolerance, target, target_on)
+    location = storage.normalise(str(out))
+    with tempfile.TemporaryDirectory(prefix="sweep-analysis-") as local:
+        summary = _analyze_into(paths, Path(local), location, tolerance, target, target_on)
+        storage.check_writable(location)  # one line if it cannot be written
+        for path in sorted(Path(local).iterdir()):
+            storage.write_bytes_atomic(storage.join(location, path.name), path.read_bytes())
+    return summary
+
+
+def _analyze_into(paths: list[str], out: Path, shown: str, tolerance: float,
+                  target: float | None, target_on: str) -> str:
+    """`analyze` into the local folder `out`, which the summary calls `shown`."""
     df = load_results(paths)
     if target is not None and target_on == "validation" and not logged(df, "val_accuracy"):
         raise UserError("--target-on validation: these results have no validation split "
@@ -136,7 +153,7 @@ def analyze(paths: list[str], out: str | Path, tolerance: float = DEFAULT_TOLERA
                 for dataset in sorted(df["dataset"].unique())}
     write_atomic(out / "report.md", _markdown_report(top, sections, figures).encode())
     write_interactive_report(df, savings, out / "report.html", top, sections)
-    return _summary(df, found, out, tolerance, target_written=reach is not None)
+    return _summary(df, found, shown, tolerance, target_written=reach is not None)
 
 
 def _tagged_parquet(table: pd.DataFrame) -> bytes:
@@ -188,7 +205,7 @@ def in_progress(df: pd.DataFrame) -> str | None:
             "results.")
 
 
-def _summary(df: pd.DataFrame, found, out: Path, tolerance: float,
+def _summary(df: pd.DataFrame, found, out: str, tolerance: float,
              target_written: bool = False) -> str:
     """Per dataset: trials, the best accuracy of ordinary training and of pretraining over all
     evaluations (as the headline: on the validation split when logged, marked 'val'), and the

@@ -188,23 +188,12 @@ def _ray_options(args: argparse.Namespace) -> RayOptions:
 
 
 def _answer(folder: str) -> None:
-    """The analysis of a finished sweep, written to <sweep>/analysis/: the summary and the
-    headline per dataset, and where the report and figures are."""
-    import tempfile
-
+    """The analysis of a finished sweep, written to <sweep>/analysis/ (on a URI too): the
+    summary and the headline per dataset, and where the report and figures are."""
     from analysis.report import analyze
-    from common import storage
     from common.layout import SweepLayout
 
-    out = SweepLayout(folder).analysis
-    if not storage.is_uri(folder):
-        print(analyze([folder], out), flush=True)
-        return
-    with tempfile.TemporaryDirectory() as local:  # figures are made locally, then uploaded
-        summary = analyze([folder], local)
-        for path in sorted(Path(local).iterdir()):
-            storage.write_bytes_atomic(storage.join(out, path.name), path.read_bytes())
-    print(summary.replace(local, out), flush=True)
+    print(analyze([folder], SweepLayout(folder).analysis), flush=True)
 
 
 def _analyze(args: argparse.Namespace) -> None:

@@ -397,6 +397,33 @@ def test_an_analysis_is_not_read_as_results(tmp_path):
         load_results(str(tmp_path / "old.parquet"))
 
 
+def test_analyze_out_on_s3_uploads_the_outputs_and_writes_nothing_locally(tmp_path, s3_server):
+    from cli import run_sweep
+    from s3server import BUCKET
+
+    from common import storage
+
+    write_log(tmp_path / "sweep" / "results", {"base": BASE, "pre": PRE})
+    out = f"s3://{BUCKET}/analyses/{tmp_path.name}"
+    run = run_sweep("analyze", str(tmp_path / "sweep"), "--out", out, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1].startswith(f"wrote {out}/report.md, report.html")
+    assert {"report.md", "report.html", "frontier.parquet", "frontier.csv", "savings.csv",
+            "criteria.csv", "frontier_digits.png", "savings_digits.png"} <= set(
+        storage.list_names(out))
+    assert storage.read_text(f"{out}/report.md").startswith("# Sweep report")
+    # nothing local: no ./s3:/sweeps/... folder, no sweep/analysis
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["results"]
+    # a bucket that is not there: one line, exit 2
+    run = run_sweep("analyze", str(tmp_path / "sweep"), "--out", "s3://no-such-bucket/x",
+                    cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.startswith("sweep analyze: error: s3://no-such-bucket/x: cannot write "
+                                 "there") and len(run.stderr.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+
+
 def seeded(trial, seed, points, **config):
     """A trial's rows with the configuration keys a report groups by."""
     common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)
