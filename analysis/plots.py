@@ -87,14 +87,36 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
                    legend_loc="lower right" if higher else "upper right")
 
 
+def pretraining_ends(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each pretraining trial's last evaluation of pretraining, split in two: where pretraining
+    ended (the row with `pretrain_end`; or a trial that went on to fine-tune, in a log from
+    before that column; or one that finished in pretraining with no fine-tuning to do), and
+    where the trial stopped, failed or is still running mid-pretraining (its rows with
+    `trial_status`, the status of the trial's last row)."""
+    last = final_rows(df).set_index(["sweep", "trial_id"])
+    pre = final_rows(df[df["phase"] == "pretrain"])
+    end = last.reindex(pd.MultiIndex.from_frame(pre[["sweep", "trial_id"]]))
+    went_on = end["evaluation"].to_numpy() > pre["evaluation"].to_numpy()
+    marked = pre["pretrain_end"].notna().to_numpy() if "pretrain_end" in pre else False
+    no_finetuning = (end["status"] == "finished").to_numpy() & (
+        (pre["finetune_epochs"] == 0).to_numpy() if "finetune_epochs" in pre else False)
+    ended = marked | went_on | no_finetuning
+    return pre[ended], pre[~ended].assign(trial_status=end["status"].to_numpy()[~ended])
+
+
 def q_figure(df: pd.DataFrame, dataset: str, path: Path) -> Path:
-    """Test accuracy at the end of pretraining versus the small set's overdetermination ratio Q."""
-    data = df[(df["dataset"] == dataset) & (df["phase"] == "pretrain")]
-    ends = final_rows(data)  # each trial's last evaluation of pretraining
+    """Test accuracy at the end of pretraining versus the small set's overdetermination ratio Q
+    (hollow: a trial's latest pretraining evaluation where it stopped, failed or is still
+    running before its pretraining ended)."""
+    ends, cut = pretraining_ends(df[df["dataset"] == dataset])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for strategy, rows in ends.groupby("strategy"):
         ax.scatter(rows["overdetermination_ratio"], rows["test_accuracy"], s=30,
                    color=COLORS.get(strategy, "gray"), label=strategy)
+    for (strategy, status), rows in cut.groupby(["strategy", "trial_status"]):
+        ax.scatter(rows["overdetermination_ratio"], rows["test_accuracy"], s=30,
+                   facecolors="none", edgecolors=COLORS.get(strategy, "gray"),
+                   label=f"{strategy} (latest, {status} mid-pretraining)")
     baseline = df[(df["dataset"] == dataset) & is_baseline(df)]
     if not baseline.empty:
         ax.axhline(baseline["test_accuracy"].max(), color="black", ls="--", lw=1,

@@ -72,3 +72,61 @@ def test_a_running_trials_latest_point_is_not_labelled_final(tmp_path, monkeypat
     assert "random (final)" in legends[0] and "random (latest, running)" in legends[0]
     assert "random (latest, failed)" in legends[0]
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def drawn_points(monkeypatch, draw) -> dict[str, tuple[list, bool]]:
+    """What `draw()` scatters, by legend label: the points (sorted) and whether they are
+    hollow."""
+    from analysis import plots
+
+    seen = {}
+    real = plots._finish
+
+    def finish(fig, ax, *args, **kwargs):
+        for points in ax.collections:
+            if points.get_offsets().size:
+                seen[points.get_label()] = (sorted(points.get_offsets().tolist()),
+                                            not points.get_facecolors()[:, 3].any())
+        return real(fig, ax, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "_finish", finish)
+    draw()
+    return seen
+
+
+def test_q_figure_shows_accuracy_where_pretraining_ended(tmp_path, monkeypatch):
+    # Accuracy after pretraining at Q: only where pretraining ran its course. A trial stopped,
+    # or still running, before its pretraining ended is drawn hollow, named so.
+    import pandas as pd
+    from test_analysis import record
+
+    from analysis import plots
+
+    def pretraining(trial, q, accuracies, strategy="random", finetune_epochs=5):
+        return [record(trial, i, 10 * i, a, strategy=strategy, overdetermination_ratio=q,
+                       pretrain_epochs=3, finetune_epochs=finetune_epochs)
+                | {"phase": "pretrain"} for i, a in enumerate(accuracies)]
+
+    def finetuned(rows, accuracy):
+        return rows + [rows[-1] | {"evaluation": len(rows), "test_accuracy": accuracy,
+                                   "phase": "finetune", "status": "finished",
+                                   "pretrain_end": None}]
+
+    done = pretraining("done", 1.0, [0.1, 0.4, 0.5])  # ended at 0.5, then fine-tuned to 0.9
+    done[-1]["pretrain_end"] = "max_epochs"
+    done = finetuned(done, 0.9)
+    stopped = pretraining("stopped", 4.0, [0.1, 0.3, 0.35])  # stopped early at 0.35
+    stopped[-1]["status"] = "stopped"
+    going = pretraining("going", 0.4, [0.1, 0.2], strategy="class_mean")  # still running
+    # a log from before pretrain_end: a trial that went on to fine-tune had ended pretraining
+    old = finetuned(pretraining("old", 2.0, [0.1, 0.45]), 0.85)
+    # no fine-tuning to do: pretraining was its whole run
+    alone = pretraining("alone", 8.0, [0.1, 0.6], finetune_epochs=0)
+    alone[-1]["status"] = "finished"
+    df = pd.DataFrame(done + stopped + going + old + alone)
+    seen = drawn_points(monkeypatch, lambda: plots.q_figure(df, "digits", tmp_path / "q.png"))
+    assert seen == {
+        "random": ([[1.0, 0.5], [2.0, 0.45], [8.0, 0.6]], False),
+        "random (latest, stopped mid-pretraining)": ([[4.0, 0.35]], True),
+        "class_mean (latest, running mid-pretraining)": ([[0.4, 0.2]], True)}
+    assert (tmp_path / "q.png").stat().st_size > 0
