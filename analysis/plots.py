@@ -52,11 +52,17 @@ def frontier_figure(df: pd.DataFrame, dataset: str, path: Path,
     higher = not metric.endswith("_loss")
     df = with_compute(df)
     # untrained evaluations (no training FLOPs) are left off the log axis
-    data = df[(df["dataset"] == dataset) & (df["train_flops"] > 0) & df[metric].notna()]
+    logged = df[df["dataset"] == dataset]
+    data = logged[(logged["train_flops"] > 0) & logged[metric].notna()]
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for _, rows in data.groupby(["sweep", "trial_id"]):
-        ax.plot(rows[COMPUTE], rows[metric], color="0.6", alpha=0.25, lw=0.8)
+    for _, trial in data.groupby(["sweep", "trial_id"]):
+        ax.plot(trial[COMPUTE], trial[metric], color="0.6", alpha=0.25, lw=0.8)
+    # each trial at its latest value of the metric, with the status of its true last row (a
+    # trial that diverged has no loss to plot there: it is not still running)
+    how_ended = final_rows(logged).set_index(["sweep", "trial_id"])["status"]
     finals = final_rows(data)
+    finals = finals.assign(status=how_ended.reindex(
+        pd.MultiIndex.from_frame(finals[["sweep", "trial_id"]])).to_numpy())
     for strategy, rows in finals.groupby("strategy"):
         color = COLORS.get(strategy, "gray")
         # a trial still running (a sweep analysed while it runs, or interrupted) or failed: its

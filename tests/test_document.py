@@ -130,3 +130,24 @@ def test_q_figure_shows_accuracy_where_pretraining_ended(tmp_path, monkeypatch):
         "random (latest, stopped mid-pretraining)": ([[4.0, 0.35]], True),
         "class_mean (latest, running mid-pretraining)": ([[0.4, 0.2]], True)}
     assert (tmp_path / "q.png").stat().st_size > 0
+
+
+def test_a_diverged_trial_is_drawn_final_at_its_last_value(tmp_path, monkeypatch):
+    # A trial that diverged logs no training-set loss at its last row (status diverged); on
+    # that loss's figure it ends at its last value, as ended, not as '(latest, running)'.
+    import pandas as pd
+    from test_analysis import record
+
+    from analysis import plots
+
+    losses = [2.3, 1.0, 0.5, float("nan")]
+    diverged = [record("d", i, 10 * i, 0.1, strategy="random", train_sample_loss=loss)
+                for i, loss in enumerate(losses)]
+    diverged[-1]["status"] = "diverged"
+    going = [record("g", i, 10 * i, 0.1, strategy="random", train_sample_loss=loss)
+             for i, loss in enumerate(losses[:2])]  # still running
+    df = pd.DataFrame(diverged + going)
+    seen = drawn_points(monkeypatch, lambda: plots.frontier_figure(
+        df, "digits", tmp_path / "f.png", "train_sample_loss"))
+    assert seen == {"random (final)": ([[20.0, 0.5]], False),
+                    "random (latest, running)": ([[10.0, 1.0]], True)}
