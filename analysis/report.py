@@ -220,7 +220,7 @@ def _summary(df: pd.DataFrame, found, out: str, tolerance: float,
         base = rows[is_baseline(rows)][metric].dropna()
         pre = rows[~is_baseline(rows)][metric].dropna()
         headline = by_dataset.get(dataset)
-        saving = "-" if headline is None else _saving(headline, tolerance)
+        saving = (missing_side(rows) or "-") if headline is None else _saving(headline, tolerance)
         trials = len(rows.groupby(["sweep", "trial_id"]))
         lines.append(f"{dataset:14} {trials:>6} {_pct(base, metric):>13} "
                      f"{_pct(pre, metric):>13}  {saving}")
@@ -229,6 +229,15 @@ def _summary(df: pd.DataFrame, found, out: str, tolerance: float,
     lines.append(f"wrote {out}/report.md, report.html, frontier.parquet/.csv, savings.csv, "
                  f"criteria.csv, {'target.csv, ' if target_written else ''}and figures")
     return "\n".join(lines)
+
+
+def missing_side(rows: pd.DataFrame) -> str | None:
+    """What a dataset's rows lack for any saving: 'no pretraining trials' or 'no
+    ordinary-training trials' (then there is no savings table, figure or headline), or None."""
+    baseline = is_baseline(rows)
+    if not baseline.any():
+        return "no ordinary-training trials"
+    return None if (~baseline).any() else "no pretraining trials"
 
 
 def _saving(h: Headline, tolerance: float) -> str:
@@ -255,7 +264,7 @@ def _answer_line(df: pd.DataFrame, found: list[Headline], tolerance: float) -> s
         best = (f"ordinary training's best {'accuracy' if h is None else h.accuracy_words} "
                 f"(within {tolerance * 100:.1f} pp)")
         if h is None:
-            answer = "no comparison (it needs ordinary-training and pretraining trials)"
+            answer = f"no comparison ({missing_side(df[df['dataset'] == dataset])})"
         elif not np.isfinite(h.pretrain_flops):
             answer = f"no pretraining configuration reaches {best}"
         elif h.baseline_flops == 0:
@@ -319,6 +328,9 @@ def _dataset_blocks(rows: pd.DataFrame, frontier: pd.DataFrame, volumes: pd.Data
     figures (the headline, its caveat, what it compares) and what comes after (hypervolumes,
     savings by criterion, the frontier table, with --target the compute to each target)."""
     words: list[Block] = []
+    if missing_side(rows):
+        words.append(Para(f"{rows['dataset'].iloc[0]}: {missing_side(rows)}, so no saving to "
+                          "show (no headline, savings table or savings figure).", strong=True))
     for h in found:
         words += [Para(f"{h.sentence(tolerance)}.", strong=True),
                   *([Para(f"{h.caveat}.")] if h.caveat else []), Para(_best_of(rows))]

@@ -129,11 +129,12 @@ def savings_table(df: pd.DataFrame, points: int = 21) -> pd.DataFrame:
     crossings, the least of those at or past them), their ratio, the ratio's interval from those
     brackets, and whether the evaluations resolve it (the interval lies on one side of 1).
     Accuracy (`metric`): validation when the dataset's log has a validation split, else test
-    (`accuracy_column`), as the headline and the criteria."""
+    (`accuracy_column`), as the headline and the criteria. A dataset without ordinary training
+    or without pretraining trials has no rows: nothing to compare."""
     rows = []
     for dataset, group in df.groupby("dataset", sort=True):
         baseline, pretrained = _split(group)
-        if baseline.empty:
+        if baseline.empty or pretrained.empty:
             continue
         metric = accuracy_column(baseline)  # as the criteria
         best = baseline[metric].max()

@@ -424,6 +424,27 @@ def test_analyze_out_on_s3_uploads_the_outputs_and_writes_nothing_locally(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
 
 
+def test_a_dataset_without_pretraining_trials_has_no_savings_figure(tmp_path):
+    from analysis.report import analyze
+
+    # mnist: ordinary training alone; it has nothing to compare, so no savings at all
+    mnist = [r | {"dataset": "mnist", "trial_id": "m"} for r in BASE]
+    write_log(tmp_path / "results", {"base": BASE, "pre": PRE, "m": mnist})
+    summary = analyze([str(tmp_path)], tmp_path / "out")
+    assert summary.splitlines()[3].split()[:2] == ["mnist", "1"]
+    assert summary.splitlines()[3].endswith("  no pretraining trials")
+    out = tmp_path / "out"
+    assert (out / "savings_digits.png").exists() and not (out / "savings_mnist.png").exists()
+    assert set(pd.read_csv(out / "savings.csv")["dataset"]) == {"digits"}
+    report = (out / "report.md").read_text()
+    assert "mnist: no comparison (no pretraining trials)." in report.splitlines()[2]
+    assert ("**mnist: no pretraining trials, so no saving to show (no headline, savings table "
+            "or savings figure).**") in report
+    html = (out / "report.html").read_text()
+    assert 'data-figures="3"' in html  # two of digits, mnist's frontier
+    assert "mnist: compute saved" not in html and "digits: compute saved" in html
+
+
 def seeded(trial, seed, points, **config):
     """A trial's rows with the configuration keys a report groups by."""
     common = dict(model="cnn", width=6, lr=1e-3, batch_size=64, augment=False, finetune_epochs=5)
