@@ -55,44 +55,66 @@ def load_results(path_or_paths: str | Sequence[str]) -> pd.DataFrame:
     added. Running trials' newest rows are included
     (`common.result_files`). A corrupt or partial file is skipped with a warning naming it.
     Files are written atomically (temporary name, then rename), so a running sweep reads
-    consistently.
+    consistently. Results given twice (a sweep folder and its results/, a folder and one of its
+    files) are read once, with a warning: an evaluation is one row, (sweep, trial_id,
+    evaluation), the first read.
     """
     locations = [path_or_paths] if isinstance(path_or_paths, str) else list(path_or_paths)
     tables = []
+    given: dict[str, str] = {}  # what is read -> the path it was given as
     for location in locations:
-        location = storage.normalise(location)
-        storage.check_reachable(location)
-        tables += _read_location(location)
+        normalised = storage.normalise(location)
+        storage.check_reachable(normalised)
+        log, is_file = _log_location(normalised)
+        if log in given:
+            warn(f"{location}: the same results as {given[log]}; read once")
+            continue
+        given[log] = location
+        tables += _read_file(log) if is_file else read_log(log)
     if not tables:
         raise UserError(f"no results in {', '.join(locations)}")
-    df = with_compute(pa.concat_tables(tables).to_pandas())
+    df = pa.concat_tables(tables).to_pandas()
+    twice = df.duplicated(["sweep", "trial_id", "evaluation"])
+    if twice.any():  # a file given besides its folder, a copy of a sweep besides the sweep
+        warn(f"evaluations given more than once in {', '.join(locations)}: "
+             f"{int(twice.sum())} of them, each read once")
+        df = df[~twice]
+    df = with_compute(df)
     df[PRETRAIN_RAN] = pretraining_length(df)
     return df.sort_values(["sweep", "dataset", "trial_id", "evaluation"], kind="stable",
                           ignore_index=True)
 
 
-def _read_location(location: str) -> list[pa.Table]:
+def _log_location(location: str) -> tuple[str, bool]:
+    """What a location given to `load_results` reads, and whether it is one file: the file
+    itself, a sweep folder's results/, or the folder (a results/ folder). One line where it is
+    none of these (no such path, an analysis' folder, a device)."""
     fs, path = storage.filesystem(location)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise UserError(f"{location}: no such file or folder")
     if info.type == pafs.FileType.File:
-        try:
-            return [read_table(location)]
-        except NotALogFile as e:  # named on its own: say so, rather than "no results"
-            raise UserError(f"{location}: {e.args[0]}") from None
-        except (OSError, pa.ArrowException, DamagedFile) as e:
-            warn(f"skipped unreadable result file {location} ({e})")
-            return []
+        return location, True
     if info.type != pafs.FileType.Directory:
         raise UserError(f"{location}: neither a folder nor a Parquet file")
     results_path = f"{path.rstrip('/')}/results"  # a sweep folder: read its results/
     if fs.get_file_info(results_path).type == pafs.FileType.Directory:
-        location = storage.join(location, "results")
-    elif set(ANALYSIS_OUTPUTS) <= set(storage.list_names(location)):
+        return storage.join(location, "results"), False
+    if set(ANALYSIS_OUTPUTS) <= set(storage.list_names(location)):
         raise UserError(f"{location}: what `sweep analyze` wrote, not results (analyze the "
                         "sweep folder or its results/)")
-    return read_log(location)
+    return location, False
+
+
+def _read_file(location: str) -> list[pa.Table]:
+    """One Parquet file named on its own: its table, none if it is unreadable (a warning)."""
+    try:
+        return [read_table(location)]
+    except NotALogFile as e:  # named on its own: say so, rather than "no results"
+        raise UserError(f"{location}: {e.args[0]}") from None
+    except (OSError, pa.ArrowException, DamagedFile) as e:
+        warn(f"skipped unreadable result file {location} ({e})")
+        return []
 
 
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 from analysis import flops_to_reach, headlines, load_results, savings_table
 from analysis.load import with_compute
 from analysis.savings import format_gflops, savings_band, target_table
-from common.errors import UserError
+from common.errors import SweepWarning, UserError
 from common.records import arrow_schema
 
 
@@ -186,6 +186,30 @@ def test_load_results_from_several_sweeps_with_proper_dtypes(tmp_path):
     assert list(df.columns) == [*arrow_schema().names, "compute_flops", "pretrain_epochs_run"]
     # compute: training FLOPs plus the small set's selection FLOPs (10 for PRE)
     assert (df["compute_flops"] - df["train_flops"]).tolist() == [0, 0, 0, 10, 10, 10]
+
+
+def test_results_given_twice_are_read_once(tmp_path):
+    from analysis.report import analyze
+
+    sweep, results = tmp_path / "q", tmp_path / "q" / "results"
+    write_log(results, {"base": BASE, "pre": PRE})
+    pre = results / "digits-pre.parquet"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_results([str(sweep), f"{results}/", str(pre)])
+    assert [str(w.message) for w in caught] == [
+        f"{results}/: the same results as {sweep}; read once",  # the same folder
+        f"evaluations given more than once in {sweep}, {results}/, {pre}: 3 of them, each "
+        "read once"]  # a file of it
+    assert df[["trial_id", "evaluation"]].values.tolist() == [
+        ["base", 0], ["base", 1], ["base", 2], ["pre", 0], ["pre", 1], ["pre", 2]]
+    # the report counts each trial once: 1 run of each configuration, trial ids not repeated
+    with pytest.warns(SweepWarning, match="the same results as"):
+        summary = analyze([str(sweep), str(results)], tmp_path / "out")
+    assert summary.splitlines()[2].split()[:2] == ["digits", "2"]
+    rows = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines()
+            if line.startswith("| random pretraining")]
+    assert rows and all("| 1 / 1 |" in line and line.endswith("| pre |") for line in rows)
 
 
 def test_load_results_skips_corrupt_and_partial_files_naming_them(tmp_path):
