@@ -50,20 +50,22 @@ Fixed = tuple[float, str]  # a fixed accuracy target (`--target`) and the column
 
 def _targets(baseline: pd.DataFrame, tolerance: float, epsilon: float,
              fixed: Fixed | None = None) -> list[tuple]:
-    """(criterion, column, target, higher is better) for the criteria the log can answer,
-    after the `fixed` target (criterion `target`) when there is one; without ordinary training,
-    only that."""
-    out = [] if fixed is None else [("target", fixed[1], fixed[0], True)]
+    """(criterion, column, target, higher is better, reference) for the criteria the log can
+    answer, after the `fixed` target (criterion `target`) when there is one; without ordinary
+    training, only that. `reference`: ordinary training's value the target is set from (its
+    best accuracy, lowest loss, median final accuracy; NaN for the fixed target)."""
+    out = [] if fixed is None else [("target", fixed[1], fixed[0], True, np.nan)]
     if baseline.empty:
         return out
     accuracy = accuracy_column(baseline)
-    out.append(("accuracy", accuracy, float(baseline[accuracy].max()) - tolerance, True))
+    best = float(baseline[accuracy].max())
+    out.append(("accuracy", accuracy, best - tolerance, True, best))
     if logged(baseline, "train_sample_loss"):
         lowest = float(baseline["train_sample_loss"].min())
-        out.append(("loss_minimum", "train_sample_loss", lowest * (1 + epsilon), False))
+        out.append(("loss_minimum", "train_sample_loss", lowest * (1 + epsilon), False, lowest))
     finals = baseline.sort_values("evaluation").groupby(["sweep", "trial_id"]).tail(1)
-    out.append(("converged_accuracy", "test_accuracy",
-                float(finals["test_accuracy"].median()) - tolerance, True))
+    final = float(finals["test_accuracy"].median())
+    out.append(("converged_accuracy", "test_accuracy", final - tolerance, True, final))
     return out
 
 
@@ -71,7 +73,8 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
                          epsilon: float = DEFAULT_EPSILON, target: float | None = None,
                          target_on: str = "auto") -> pd.DataFrame:
     """One row per dataset and criterion (first the fixed accuracy `target`, judged on
-    `target_on`, when given): the target, ordinary training's and pretraining's least compute
+    `target_on`, when given): the target and the value of ordinary training's it is set from
+    (`reference`, see `_targets`), ordinary training's and pretraining's least compute
     to reach it (with brackets), the saving and its interval, whether the evaluations resolve
     it, and the saving per shared seed (median, min, max, count)."""
     rows = []
@@ -80,7 +83,8 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
         if baseline.empty or pretrained.empty:
             continue
         fixed = None if target is None else (target, accuracy_column(group, target_on))
-        for criterion, column, value, higher in _targets(baseline, tolerance, epsilon, fixed):
+        for criterion, column, value, higher, reference in _targets(baseline, tolerance,
+                                                                    epsilon, fixed):
             base_curves = trial_curves(baseline, column)
             pre_curves = trial_curves(pretrained, column)
             base, _ = least_to_reach(base_curves, value, higher)
@@ -89,6 +93,7 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
             per_seed = _per_seed(baseline, pretrained, criterion, tolerance, epsilon, fixed)
             rows.append({
                 "dataset": dataset, "criterion": criterion, "metric": column, "target": value,
+                "reference": reference,
                 "baseline_flops": base.flops, "baseline_low": base.low,
                 "baseline_high": base.high, "pretrain_flops": pre.flops,
                 "pretrain_low": pre.low, "pretrain_high": pre.high,
@@ -104,10 +109,10 @@ def savings_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     return pd.DataFrame(rows, columns=CRITERIA_COLUMNS)
 
 
-CRITERIA_COLUMNS = ["dataset", "criterion", "metric", "target", "baseline_flops", "baseline_low",
-                    "baseline_high", "pretrain_flops", "pretrain_low", "pretrain_high",
-                    "pretrain_trial", "savings", "savings_low", "savings_high", "resolved",
-                    "seeds", "seed_median", "seed_min", "seed_max"]
+CRITERIA_COLUMNS = ["dataset", "criterion", "metric", "target", "reference", "baseline_flops",
+                    "baseline_low", "baseline_high", "pretrain_flops", "pretrain_low",
+                    "pretrain_high", "pretrain_trial", "savings", "savings_low", "savings_high",
+                    "resolved", "seeds", "seed_median", "seed_min", "seed_max"]
 
 
 def _per_seed(baseline: pd.DataFrame, pretrained: pd.DataFrame, criterion: str,
@@ -121,7 +126,7 @@ def _per_seed(baseline: pd.DataFrame, pretrained: pd.DataFrame, criterion: str,
         found = [t for t in _targets(own, tolerance, epsilon, fixed) if t[0] == criterion]
         if not found:
             continue
-        _, column, target, higher = found[0]
+        _, column, target, higher, _ = found[0]
         base, _ = least_to_reach(trial_curves(own, column), target, higher)
         pre, _ = least_to_reach(trial_curves(pretrained[pretrained["seed"] == seed], column),
                                 target, higher)
@@ -141,14 +146,17 @@ def targets_by_criterion(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
     for _, group in df.groupby("dataset", sort=True):
         baseline = group[is_baseline(group)]
         fixed = None if target is None else (target, accuracy_column(group, target_on))
-        for criterion, column, value, higher in _targets(baseline, tolerance, epsilon, fixed):
+        for criterion, column, value, higher, reference in _targets(baseline, tolerance,
+                                                                    epsilon, fixed):
             table = target_table(group, value, column, higher)
+            table.insert(0, "reference", reference)
             table.insert(0, "target", value)
             table.insert(0, "metric", column)
             table.insert(0, "criterion", criterion)
             parts.append(table)
     if not parts:  # no blocks: still a table with its columns
-        return pd.DataFrame(columns=["criterion", "metric", "target", *CONFIG_KEYS, "seeds",
+        return pd.DataFrame(columns=["criterion", "metric", "target", "reference", *CONFIG_KEYS,
+                                     "seeds",
                                      "reached", "median_gflops", "min_gflops", "max_gflops",
                                      "median_savings_same_seed", "min_savings_same_seed",
                                      "max_savings_same_seed"])

@@ -274,19 +274,34 @@ def test_the_report_shows_savings_by_criterion(tmp_path):
     lines = [line for line in report.splitlines() if line.startswith("| lowest training-set")]
     # 796 and 400 FLOPs (in GFLOPs), brackets 400-800 and 200-400, interval 1.00-4.00x; per
     # seed 1.99x and 0x (seed 1's pretraining never reaches its own lowest loss).
-    assert lines == ["| lowest training-set loss (+1%) | train_sample_loss | 0.101 | 7.96e-07 "
-                     "(4e-07-8e-07) | 4e-07 (2e-07-4e-07) | 1.99x (not resolved) | 1.00-4.00x | "
-                     "0.99x (0.00-1.99), 2 |"]
+    assert lines == ["| lowest training-set loss | train_sample_loss | 0.101 (0.1 +1%) | "
+                     "7.96e-07 (4e-07-8e-07) | 4e-07 (2e-07-4e-07) | 1.99x (not resolved) | "
+                     "1.00-4.00x | 0.99x (0.00-1.99), 2 |"]
+    # an accuracy target is ordinary training's best (or median final) less the tolerance:
+    # named with the value it is set from, never as that value itself
+    assert "its best or its final accuracy less the tolerance (0.5 pp)" in report
+    assert "| best accuracy | test_accuracy | 0.915 (0.92 less 0.5 pp) |" in report
+    assert "| final test accuracy (median) | test_accuracy | 0.91 (0.915 less 0.5 pp) |" in report
     table = pd.read_csv(tmp_path / "out" / "criteria.csv")
     assert list(table["criterion"]) == ["target", "accuracy", "loss_minimum",
                                         "converged_accuracy"]
+    assert table["target"].tolist() == pytest.approx([0.8, 0.915, 0.101, 0.91])
+    assert table["reference"].tolist() == pytest.approx([np.nan, 0.92, 0.1, 0.915],
+                                                        nan_ok=True)
     assert "| fixed (--target) | test_accuracy | 0.8 |" in report
     # The --target table by criterion: pretraining's row for the training-set loss.
     target_rows = [line for line in report.splitlines()
                    if line.startswith("| training-set loss 0.101") and "random" in line]
-    assert target_rows == ["| training-set loss 0.101 (ordinary training's lowest +1%) | "
+    assert target_rows == ["| training-set loss 0.101 (ordinary training's lowest 0.1 +1%) | "
                            "random pretraining on K=50 (Q=2) for 3 epochs | 2 (1) | "
                            "not reached | 4e-07-not reached | 1.99x |"]
+    targets = {line.split(" | ")[0] for line in report.splitlines()  # the target table's
+               if line.split(" | ")[1:2] == ["random pretraining on K=50 (Q=2) for 3 epochs"]}
+    assert targets == {"| 80.0% test accuracy (--target)",
+                       "| 91.50% test accuracy (ordinary training's best 92.00% less 0.5 pp)",
+                       "| training-set loss 0.101 (ordinary training's lowest 0.1 +1%)",
+                       "| 91.00% test accuracy (ordinary training's median final 91.50% less "
+                       "0.5 pp)"}
     assert set(pd.read_csv(tmp_path / "out" / "target.csv")["criterion"]) == {
         "target", "accuracy", "loss_minimum", "converged_accuracy"}
     # A frontier figure on the training-set loss (logged); none on validation (not logged).
