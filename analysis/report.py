@@ -404,9 +404,11 @@ def _criteria_section(rows: pd.DataFrame, tolerance: float) -> list[Block]:
     for r in rows.to_dict("records"):
         if r["savings"] != r["savings"]:  # NaN: neither side reaches the target
             saving, interval = "neither reaches it", "-"
+        elif not np.isfinite(r["pretrain_flops"]):  # only ordinary training does: not 0.00x
+            saving, interval = "not reached", "-"
         else:
             saving = _ratio(r["savings"]) + ("" if r["resolved"] else " (not resolved)")
-            interval = _span(r["savings_low"], r["savings_high"]) + "x"
+            interval = _interval(r["savings_low"], r["savings_high"])
         seeds = ("-" if not r["seeds"] else
                  f"{_ratio(r['seed_median'])} ({_span(r['seed_min'], r['seed_max'])}), "
                  f"{r['seeds']}")
@@ -582,8 +584,19 @@ def _target_words(r: pd.Series, tolerance: float) -> str:
 
 
 def _span(low: float, high: float) -> str:
-    """'1.00-4.00' (times); an unbounded end reads 'unbounded'."""
+    """'1.00-4.00' (times); an unbounded end reads 'unbounded', both: 'unbounded'."""
+    if low == high == np.inf:
+        return "unbounded"
     return "-".join("unbounded" if v == np.inf else f"{v:.2f}" for v in (low, high))
+
+
+def _interval(low: float, high: float) -> str:
+    """A saving's interval: '1.00-4.00x', 'at least 2.00x' (no upper end: ordinary training's
+    crossing may lie beyond its last evaluation, or pretraining's before its first), or
+    'unbounded' (only pretraining reaches the target)."""
+    if low == np.inf:
+        return "unbounded"
+    return f"at least {low:.2f}x" if high == np.inf else f"{low:.2f}-{high:.2f}x"
 
 
 def _ratio(value: float) -> str:

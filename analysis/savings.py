@@ -298,16 +298,19 @@ class Headline:
                         interval: tuple[float, float] | None = None) -> str:
         """'; 1.06-1.11x from the evaluations either side', with ', not resolved' when the
         interval spans 1; with `more` (pretraining costs more) as the sentence says it:
-        '; 1.50-2.50x more from ...'; '' without an interval. Of the headline's saving, or of
-        `interval`."""
+        '; 1.50-2.50x more from ...'; an interval without an upper end: '; at least 0.80x
+        from ...', '; at least 1.25x more from ...'; '' without an interval. Of the
+        headline's saving, or of `interval`."""
         low, high = self.interval if interval is None else interval
         if not (low == low and high == high):  # NaN: none known
             return ""
         unsure = "" if resolved(low, high) else ", not resolved"
         if more:
             low, high = (np.inf if high == 0 else 1 / high), (np.inf if low == 0 else 1 / low)
-        span = f"{low:.2f}x or more" if high == np.inf else f"{low:.2f}-{high:.2f}x"
-        return f"; {span}{' more' if more else ''} from the evaluations either side{unsure}"
+        more_words = " more" if more else ""
+        span = (f"at least {low:.2f}x{more_words}" if high == np.inf
+                else f"{low:.2f}-{high:.2f}x{more_words}")
+        return f"; {span} from the evaluations either side{unsure}"
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:

@@ -105,8 +105,12 @@ def test_headline_names_the_configuration_and_the_ratio():
         "evaluations either side)")
     wide = dataclasses.replace(h, interval=(0.8, np.inf))
     assert wide.sentence(0.0).endswith(
-        "(6e-08 vs 2e-07 GFLOPs; 0.80x or more from the evaluations either side, not "
+        "(6e-08 vs 2e-07 GFLOPs; at least 0.80x from the evaluations either side, not "
         "resolved)")
+    # costing more, the interval's open low end (0) is an open high end of 'more'
+    open_more = dataclasses.replace(costs, savings=0.5, interval=(0.0, 0.8))
+    assert open_more.sentence(0.0).endswith(
+        "(2e-07 vs 6e-08 GFLOPs; at least 1.25x more from the evaluations either side)")
 
 
 @pytest.mark.parametrize("best_at, reason, said", [(20, "max_epochs", True),

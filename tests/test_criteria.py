@@ -133,6 +133,30 @@ def test_a_fixed_target_neither_side_reaches_is_no_saving_and_not_resolved(tmp_p
                     "neither reaches it | - | - |"]
 
 
+def test_the_criteria_table_says_not_reached_and_unbounded_in_words(tmp_path):
+    from analysis.report import analyze
+
+    def criteria_rows(log, target, out):
+        analyze([str(tmp_path / log)], tmp_path / out, target=target)
+        return {line.split(" | ")[0]: line.split(" | ")[5:7]  # saving, interval
+                for line in (tmp_path / out / "report.md").read_text().splitlines()
+                if line.startswith(("| fixed", "| best accuracy"))}
+
+    (tmp_path / "all").mkdir()
+    (tmp_path / "weak").mkdir()
+    # only pretraining reaches 0.925 (p0, 0.93): an unbounded saving, and interval
+    write_results(tmp_path / "all" / "results", LOG.assign(val_accuracy=np.nan))
+    assert criteria_rows("all", 0.925, "out1")["| fixed (--target)"] == [
+        "unbounded", "unbounded"]
+    # without p0, pretraining reaches neither 0.915 nor ordinary training's best less the
+    # tolerance (0.915): not reached, not a saving of 0.00x in 0.00-0.00x
+    write_results(tmp_path / "weak" / "results",
+                  LOG[LOG["trial_id"] != "p0"].assign(val_accuracy=np.nan))
+    rows = criteria_rows("weak", 0.915, "out2")
+    assert rows == {"| fixed (--target)": ["not reached", "-"],
+                    "| best accuracy": ["not reached", "-"]}
+
+
 def test_criteria_files_keep_their_columns_without_a_comparison(tmp_path):
     pretraining_only = LOG[LOG["strategy"] != "none"]
     assert list(savings_by_criterion(pretraining_only).columns)[:4] == [
