@@ -205,13 +205,30 @@ class SweepSpec:
             if "none" not in self.strategies and not self.baselines:
                 raise ConfigError("ordinary_training_epochs: no ordinary training runs (none is "
                                   "not among search.strategy and there are no baselines)")
-        sampled = "none" if "none" in self.strategies else None  # a corner's strategy unsaid
+        self._check_ordinary_training_trains()
         for dataset in self.datasets:
             for settings in self._corners(dataset):
-                config = TrialConfig.from_dict(settings)  # a ConfigError names the bad value
-                if settings.get("strategy", sampled) == "none" and config.finetune_epochs == 0:
-                    raise ConfigError("finetune_epochs: ordinary training for 0 epochs is no "
-                                      "baseline; give at least 1 (or ordinary_training_epochs)")
+                TrialConfig.from_dict(settings)  # raises ConfigError naming the bad value
+
+    def _check_ordinary_training_trains(self) -> None:
+        """Ordinary training for 0 epochs is no baseline: refused wherever it could run so (a
+        fixed 0, or a searched range or list holding 0 that sampled ordinary-training trials or
+        baselines leaving it unpinned draw), unless ordinary training has its own epochs."""
+        if self.ordinary_training_epochs is not None:
+            return  # >= 1, checked above
+        epochs: list[Any] = [b["finetune_epochs"] for b in self.baselines
+                             if "finetune_epochs" in b]
+        domain = self.search.get("finetune_epochs")
+        drawn = "none" in self.strategies or any("finetune_epochs" not in b
+                                                 for b in self.baselines)
+        if domain is None:
+            if drawn or self.baselines:
+                epochs.append(self.fixed.get("finetune_epochs"))  # None: the dataset's default
+        elif drawn:
+            epochs += _edges(domain)
+        if 0 in epochs:
+            raise ConfigError("finetune_epochs: ordinary training for 0 epochs is no baseline; "
+                              "give at least 1 (or ordinary_training_epochs)")
 
     def _corners(self, dataset: str):
         """Trial settings at the edges of the space: each one must be a valid trial."""

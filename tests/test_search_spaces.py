@@ -245,6 +245,8 @@ def test_ordinary_training_epochs_are_read_as_a_fixed_whole_number_is():
     {"search": {"finetune_epochs": {"low": 0, "high": 10}}},
     {"search": {"strategy": ["random"], "subset_fraction": [0.1], "finetune_epochs": [0, 5]},
      "baselines": [{"finetune_epochs": 0}]},
+    # a baseline that does not pin finetune_epochs samples it like any trial
+    {"search": {"strategy": ["random"], "subset_fraction": [0.1], "finetune_epochs": [0, 5]}},
 ])
 def test_ordinary_training_for_zero_epochs_is_refused(data):
     with pytest.raises(ConfigError, match="s.yaml: finetune_epochs: ordinary training for 0 "
@@ -258,6 +260,11 @@ def test_zero_finetune_epochs_are_kept_where_ordinary_training_has_its_own():
                       "s.yaml")
     assert spec.constants("digits", "random")["finetune_epochs"] == 0
     assert spec.constants("digits", "none")["finetune_epochs"] == 5
+    # also beside a searched nuisance setting (its corners carry the fixed 0, not ordinary
+    # training's own epochs)
+    parse_spec({"fixed": {"finetune_epochs": 0}, "ordinary_training_epochs": 10,
+                "search": {"strategy": ["none", "random"], "subset_fraction": [0.1],
+                           "lr": [0.001, 0.01]}}, "s.yaml")
     # and with no ordinary training at all, pretraining alone is the user's choice
     alone = parse_spec({"fixed": {"finetune_epochs": 0}, "baselines": [],
                         "search": {"strategy": ["random"], "subset_fraction": [0.1]}}, "s.yaml")
