@@ -466,5 +466,11 @@ class SweepSearch(OptunaSearch):
         self._pending_templates = {}
         # A study rebuilt from the log (its snapshot lost with the head node) lacks the
         # baselines that were waiting to run: enqueued once, in the searcher's first study.
-        for point in _lacking(self._points_to_evaluate, ran_trials(self._ot_study)):
+        # A trial that failed stands for its baseline too: Tune runs it again.
+        failed = self._ot_study.get_trials(deepcopy=False,
+                                           states=(optuna.trial.TrialState.FAIL,))
+        standing = {t.user_attrs[TUNE_ID]: t for t in failed if TUNE_ID in t.user_attrs}
+        standing.update({t.user_attrs.get(TUNE_ID, f"#{t.number}"): t
+                         for t in ran_trials(self._ot_study)})  # one per Tune trial
+        for point in _lacking(self._points_to_evaluate, list(standing.values())):
             self._ot_study.enqueue_trial(point)

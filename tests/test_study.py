@@ -378,6 +378,33 @@ def test_a_baseline_waiting_to_run_survives_a_lost_study(tmp_path):
     assert baselines == [{"strategy": "none", "seed": 1}]  # t1 stands for the other one
 
 
+def test_a_failed_baseline_runs_again_once(tmp_path):
+    from search_spaces import baseline_points
+
+    spec = parse_spec({"search": {"strategy": ["none", "class_mean"], "seed": [0, 1, 2]},
+                       "baselines": [{"seed": 2}]}, "s.yaml")
+    layout = SweepLayout(str(tmp_path))
+    (tmp_path / "results").mkdir()
+    search = SweepSearch(space=partial(define_space, spec=spec, dataset="digits"),
+                         metric=OBJECTIVES[0], mode=OBJECTIVES[1],
+                         points_to_evaluate=baseline_points(spec),
+                         sampler=optuna.samplers.RandomSampler(seed=0),
+                         study_name=study_name("s", "digits"),
+                         storage=optuna.storages.RDBStorage(
+                             open_study(layout, spec, "digits", "s")), layout=layout)
+    assert search.suggest("t1")["seed"] == 2
+    search.on_trial_complete("t1", error=True)  # the baseline failed after its retries
+    search.save(str(tmp_path / "searcher.pkl"))
+    open_study(layout, spec, "digits", "s", continuing={"t1"})  # sweep resume: Tune reruns t1
+    resumed = SweepSearch.__new__(SweepSearch)
+    resumed.restore(str(tmp_path / "searcher.pkl"))
+    study = optuna.load_study(study_name="s-digits", storage=_OPENED["s-digits"])
+    assert not any("fixed_params" in t.system_attrs and t.state.name == "WAITING"
+                   for t in study.trials)  # t1's rerun is the baseline: not enqueued again
+    second = resumed.suggest("t2")
+    assert (second["strategy"], second["seed"]) != ("none", 2)
+
+
 def test_the_frontier_scheduler_judges_validation_accuracy_where_it_is_held_out(tmp_path):
     from sweep.launcher import _scheduler
     from sweep.settings import SweepSettings
