@@ -235,13 +235,17 @@ def _check_out_is_not_in_a_log(out: str, paths: list[str]) -> None:
     results (a subfolder is not read)."""
     from common import storage
 
-    if storage.is_uri(out):
-        return
-    where = Path(out).resolve()
     for path in paths:
-        if storage.is_uri(path):
+        if storage.is_uri(out) != storage.is_uri(path):
             continue
-        if where == _log_folder(path).resolve():
+        if storage.is_uri(out):  # the same bucket path: results/ or the sweep's results/
+            given, where = storage.normalise(path).rstrip("/"), storage.normalise(out).rstrip("/")
+            logs = {storage.join(given, "results")} | ({given} if given.endswith("/results")
+                                                       else set())
+            inside = where in logs
+        else:
+            inside = Path(out).resolve() == _log_folder(path).resolve()
+        if inside:
             raise UserError(f"--out {out}: the folder of the result files of {path}; its "
                             "Parquet files would be read as results next time; choose another "
                             "folder")

@@ -623,3 +623,23 @@ def test_pretraining_stopped_at_convergence_is_named_with_the_epochs_it_ran(tmp_
     frontier = pd.read_csv(tmp_path / "out" / "frontier.csv")
     ran = frontier[frontier["final"]].set_index("trial_id")["pretrain_epochs_run"]
     assert ran.loc[["p0", "p1"]].tolist() == [2.5, 1.5]
+
+
+@pytest.mark.parametrize("path, out, refused", [
+    ("s3://b/sweeps/s", "s3://b/sweeps/s/results", True),
+    ("s3://b/sweeps/s/results", "s3://b/sweeps/s/results/", True),
+    ("s3://b/sweeps/s", "s3://b/sweeps/s/analysis", False),
+    ("s3://b/sweeps/s", "s3://b/sweeps/s", False),  # beside results/, not among its files
+    ("s3://b/sweeps/s", "results", False),
+])
+def test_out_among_a_buckets_result_files_is_refused(path, out, refused):
+    from common.errors import UserError
+    from sweep.cli import _check_out_is_not_in_a_log
+
+    # a URI --out is uploaded now: among the result files, frontier.parquet would be listed
+    # with them at every later read
+    if refused:
+        with pytest.raises(UserError, match="the folder of the result files of"):
+            _check_out_is_not_in_a_log(out, [path])
+    else:
+        _check_out_is_not_in_a_log(out, [path])
