@@ -36,6 +36,7 @@ from analysis.savings import (
     DEFAULT_TOLERANCE,
     Headline,
     headlines,
+    interval_words,
     savings_table,
 )
 from analysis.savings import format_gflops as _gflops
@@ -408,7 +409,7 @@ def _criteria_section(rows: pd.DataFrame, tolerance: float) -> list[Block]:
             saving, interval = "not reached", "-"
         else:
             saving = _ratio(r["savings"]) + ("" if r["resolved"] else " (not resolved)")
-            interval = _interval(r["savings_low"], r["savings_high"])
+            interval = interval_words(r["savings_low"], r["savings_high"])
         seeds = ("-" if not r["seeds"] else
                  f"{_ratio(r['seed_median'])} ({_span(r['seed_min'], r['seed_max'])}), "
                  f"{r['seeds']}")
@@ -588,15 +589,6 @@ def _span(low: float, high: float) -> str:
     if low == high == np.inf:
         return "unbounded"
     return "-".join("unbounded" if v == np.inf else f"{v:.2f}" for v in (low, high))
-
-
-def _interval(low: float, high: float) -> str:
-    """A saving's interval: '1.00-4.00x', 'at least 2.00x' (no upper end: ordinary training's
-    crossing may lie beyond its last evaluation, or pretraining's before its first), or
-    'unbounded' (only pretraining reaches the target)."""
-    if low == np.inf:
-        return "unbounded"
-    return f"at least {low:.2f}x" if high == np.inf else f"{low:.2f}-{high:.2f}x"
 
 
 def _ratio(value: float) -> str:

@@ -307,10 +307,19 @@ class Headline:
         unsure = "" if resolved(low, high) else ", not resolved"
         if more:
             low, high = (np.inf if high == 0 else 1 / high), (np.inf if low == 0 else 1 / low)
-        more_words = " more" if more else ""
-        span = (f"at least {low:.2f}x{more_words}" if high == np.inf
-                else f"{low:.2f}-{high:.2f}x{more_words}")
+        span = interval_words(low, high, "x more" if more else "x")
         return f"; {span} from the evaluations either side{unsure}"
+
+
+def interval_words(low: float, high: float, unit: str = "x") -> str:
+    """A ratio's interval for people: '1.00-4.00x', 'at least 2.00x' (no upper end),
+    'at most 0.80x' (no lower end), 'unbounded' (both ends infinite: only pretraining reaches
+    the target); `unit` follows the numbers ('x more')."""
+    if low == np.inf:
+        return "unbounded"
+    if high == np.inf:
+        return f"at least {low:.2f}{unit}"
+    return f"at most {high:.2f}{unit}" if low == 0 else f"{low:.2f}-{high:.2f}{unit}"
 
 
 def headlines(df: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE) -> list[Headline]:

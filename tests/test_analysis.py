@@ -111,6 +111,14 @@ def test_headline_names_the_configuration_and_the_ratio():
     open_more = dataclasses.replace(costs, savings=0.5, interval=(0.0, 0.8))
     assert open_more.sentence(0.0).endswith(
         "(2e-07 vs 6e-08 GFLOPs; at least 1.25x more from the evaluations either side)")
+    # and its open high end (pretraining's bracket starts at no compute) a closed one
+    capped_more = dataclasses.replace(costs, savings=0.6, interval=(0.5, np.inf))
+    assert capped_more.sentence(0.0).endswith(
+        "(2e-07 vs 6e-08 GFLOPs; at most 2.00x more from the evaluations either side, not "
+        "resolved)")  # was '0.00-2.00x more'
+    capped = dataclasses.replace(h, savings=1.5, interval=(0.0, 2.0))
+    assert capped.sentence(0.0).endswith("; at most 2.00x from the evaluations either side, "
+                                         "not resolved)")
 
 
 @pytest.mark.parametrize("best_at, reason, said", [(20, "max_epochs", True),
