@@ -128,17 +128,31 @@ def open_study(layout: SweepLayout, spec: SweepSpec, dataset: str, sweep: str,
             continue  # told already (a sweep made before stopped trials were PRUNED: COMPLETE)
         if known is not None and known.state == optuna.trial.TrialState.FAIL:
             known = None  # failed, then finished when Tune retried it: told anew below
-        if values is not None and not all(math.isfinite(v) for v in values):
-            continue  # Optuna refuses such values; Tune's own tell would have failed too
         if known is not None:  # RUNNING: the driver stopped before telling it
-            study.tell(known.number, values, state=state)
-            continue
-        params, distributions = _params(spec, dataset, row)
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=distributions, values=values, state=state,
-            user_attrs={TUNE_ID: tune_id}))
+            if values is None or all(math.isfinite(v) for v in values):
+                study.tell(known.number, values, state=state)
+            continue  # (Optuna refuses non-finite values; Tune's own tell would have failed)
+        _add_ended(study, tune_id, *_params(spec, dataset, row), row["status"],
+                   objective_values(row))
     _OPENED[name], _FOLDERS[name] = url, layout
     return url
+
+
+def _add_ended(study: optuna.Study, tune_id: str, params: dict[str, Any],
+               distributions: dict[str, Any], status: str | None,
+               values: list[float]) -> optuna.trial.FrozenTrial | None:
+    """Add an ended trial as the live search tells it (`told_state`: COMPLETE with `values`
+    or PRUNED); None, and nothing added, where its values are not finite (Optuna refuses them,
+    and Tune's own tell would have failed too)."""
+    state = told_state(status)
+    if state != optuna.trial.TrialState.COMPLETE:
+        values = None
+    elif not all(math.isfinite(v) for v in values):
+        return None
+    study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                              values=values, state=state,
+                                              user_attrs={TUNE_ID: tune_id}))
+    return study.get_trials(deepcopy=False)[-1]
 
 
 def _set_aside(study: optuna.Study, live: set[str]) -> None:
@@ -382,34 +396,31 @@ class SweepSearch(OptunaSearch):
             super().on_trial_complete(trial_id, result, error)
         snapshot(self._layout)
 
+    def _state(self, trial_id: str) -> optuna.trial.TrialState | None:
+        """The state of the trial's Optuna trial (None: none handed out)."""
+        trial = self._ot_trials.get(trial_id)
+        return None if trial is None else self._storage.get_trial(trial._trial_id).state
+
     def _failed_before(self, trial_id: str) -> bool:
         """Whether the trial's Optuna trial was told FAIL: it failed in an earlier driver, and
         `sweep resume` ran it again (Tune reruns errored trials). Optuna takes no second tell,
         and Tune's searcher would drop the end with a warning: it is told anew."""
-        trial = self._ot_trials.get(trial_id)
-        return (trial is not None and self._storage.get_trial(trial._trial_id).state
-                == optuna.trial.TrialState.FAIL)
+        return self._state(trial_id) == optuna.trial.TrialState.FAIL
 
     def _tell_anew(self, trial_id: str, result: dict[str, Any]) -> None:
         """A new Optuna trial for a rerun of a failed one, told its end as `open_study` tells a
         logged one (the failed trial stays, as FAIL, out of `ran_trials`)."""
         failed = self._storage.get_trial(self._ot_trials[trial_id]._trial_id)
-        state = told_state(result.get("status"))
-        values = ([float(result[name]) for name in OBJECTIVES[0]]  # as Tune's searcher tells
-                  if state == optuna.trial.TrialState.COMPLETE else None)
-        if values is not None and not all(math.isfinite(v) for v in values):
-            state, values = optuna.trial.TrialState.FAIL, None  # Optuna refuses such values
-        self._ot_study.add_trial(optuna.trial.create_trial(
-            params=failed.params, distributions=failed.distributions, values=values,
-            state=state, user_attrs={TUNE_ID: trial_id}))
-        told = self._ot_study.get_trials(deepcopy=False)[-1]
-        self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, told._trial_id)
+        values = [float(result[name]) for name in OBJECTIVES[0]]  # as Tune's searcher tells
+        told = _add_ended(self._ot_study, trial_id, failed.params, failed.distributions,
+                          result.get("status"), values)
+        if told is not None:
+            self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, told._trial_id)
         self._completed_trials.add(trial_id)
 
     def _told_already(self, trial_id: str) -> bool:
         """Whether the trial's Optuna trial was told its end (COMPLETE or PRUNED)."""
-        trial = self._ot_trials.get(trial_id)
-        return trial is not None and self._storage.get_trial(trial._trial_id).state in _TOLD
+        return self._state(trial_id) in _TOLD
 
     # ---- pickling: Tune saves the searcher with the experiment and restores it on resume ------
 
