@@ -1,6 +1,6 @@
 """A sweep's specification: which datasets, what is fixed, what is searched, which baselines.
 
-Presets and users' own files are YAML, read with `yaml.safe_load` (no Python objects) and checked
+Presets and users' own files are YAML, read safely (no Python objects; `load_yaml`) and checked
 completely here, before Ray starts: every problem is a one-line `ConfigError`.
 
     description: one line for `sweep presets`
@@ -512,5 +512,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 _UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))

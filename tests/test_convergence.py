@@ -47,13 +47,22 @@ def test_convergence_fires_exactly_when_the_rule_says():
     assert first_converged(LOSSES, patience=None, min_delta=0.0) is None
 
 
-def test_patience_counts_samples_so_early_evaluations_do_not_end_a_phase_sooner():
+def test_patience_counts_regular_evaluations_so_early_ones_do_not_end_a_phase_sooner():
     # Best at 100 samples; evaluations at 150, 175, 200 (early, dense) then 300.
     best, best_at = update(math.inf, 0, 1.0, 100, 0.0)
-    for at in (150, 175, 200):
+    for at in (150, 175, 199):
         best, best_at = update(best, best_at, 1.0, at, 0.0)
         assert not converged(best_at, at, patience=2, eval_every=100)
+    assert not converged(best_at, 256, patience=2, eval_every=100)
     assert converged(best_at, 300, patience=2, eval_every=100)
+
+
+def test_an_evaluation_counts_as_the_multiple_of_eval_every_it_reached():
+    # fine-tuning from 1,000 samples, every 100: evaluations at batch ends (64) past 1,100, ...
+    assert not converged(1128, 1256, patience=2, eval_every=100, start=1000)
+    assert converged(1128, 1320, patience=2, eval_every=100, start=1000)  # 1,100 -> 1,300
+    # counted in samples (320 - 128 < 200) it would wait for one more evaluation
+    assert converged(1192, 1384, patience=2, eval_every=100, start=1000)  # 1,100 -> 1,300
 
 
 def test_fine_tuning_ends_when_its_loss_stops_improving():
