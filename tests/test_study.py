@@ -344,25 +344,27 @@ def test_a_new_searcher_enqueues_only_the_baselines_the_study_lacks(tmp_path):
     assert [t.system_attrs["fixed_params"]["seed"] for t in study.trials] == [0, 1, 0]
 
 
+def _opened_search(layout: SweepLayout, spec) -> SweepSearch:
+    """A searcher of sweep 's' on digits, its study opened as a driver opens it."""
+    from search_spaces import baseline_points
+
+    return SweepSearch(space=partial(define_space, spec=spec, dataset="digits"),
+                       metric=OBJECTIVES[0], mode=OBJECTIVES[1],
+                       points_to_evaluate=baseline_points(spec),
+                       sampler=optuna.samplers.RandomSampler(seed=0),
+                       study_name=study_name("s", "digits"),
+                       storage=optuna.storages.RDBStorage(
+                           open_study(layout, spec, "digits", "s")), layout=layout)
+
+
 def test_a_baseline_waiting_to_run_survives_a_lost_study(tmp_path):
     """A head node lost before the first snapshot of optuna.db: the resumed driver's study is
     rebuilt from the log, and the baselines that were waiting are enqueued again."""
-    from search_spaces import baseline_points
 
     spec = parse_spec({"search": {"strategy": ["none", "class_mean"], "seed": [0, 1, 2]},
                        "baselines": [{"seed": 2}, {"seed": 1}]}, "s.yaml")
-
-    def searcher(layout):
-        return SweepSearch(space=partial(define_space, spec=spec, dataset="digits"),
-                           metric=OBJECTIVES[0], mode=OBJECTIVES[1],
-                           points_to_evaluate=baseline_points(spec),
-                           sampler=optuna.samplers.RandomSampler(seed=0),
-                           study_name=study_name("s", "digits"),
-                           storage=optuna.storages.RDBStorage(
-                               open_study(layout, spec, "digits", "s")), layout=layout)
-
     (tmp_path / "a" / "results").mkdir(parents=True)
-    first = searcher(SweepLayout(str(tmp_path / "a")))
+    first = _opened_search(SweepLayout(str(tmp_path / "a")), spec)
     assert first.suggest("t1")["seed"] == 2  # the first baseline runs, the second waits
     first.save(str(tmp_path / "searcher.pkl"))
     (tmp_path / "b" / "results").mkdir(parents=True)  # a new head: no optuna.db, no rows
@@ -379,19 +381,12 @@ def test_a_baseline_waiting_to_run_survives_a_lost_study(tmp_path):
 
 
 def test_a_failed_baseline_runs_again_once(tmp_path):
-    from search_spaces import baseline_points
 
     spec = parse_spec({"search": {"strategy": ["none", "class_mean"], "seed": [0, 1, 2]},
                        "baselines": [{"seed": 2}]}, "s.yaml")
     layout = SweepLayout(str(tmp_path))
     (tmp_path / "results").mkdir()
-    search = SweepSearch(space=partial(define_space, spec=spec, dataset="digits"),
-                         metric=OBJECTIVES[0], mode=OBJECTIVES[1],
-                         points_to_evaluate=baseline_points(spec),
-                         sampler=optuna.samplers.RandomSampler(seed=0),
-                         study_name=study_name("s", "digits"),
-                         storage=optuna.storages.RDBStorage(
-                             open_study(layout, spec, "digits", "s")), layout=layout)
+    search = _opened_search(layout, spec)
     assert search.suggest("t1")["seed"] == 2
     search.on_trial_complete("t1", error=True)  # the baseline failed after its retries
     search.save(str(tmp_path / "searcher.pkl"))
