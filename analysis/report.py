@@ -377,12 +377,16 @@ CRITERION_WORDS = {
 def _target_cell(r: dict, tolerance: float) -> str:
     """A criterion's target with the value of ordinary training's it is set from: '0.915 (0.92
     less 0.5 pp)', '0.101 (0.1 +1%)', '0.8' (--target)."""
-    target, reference = f"{r['target']:.4g}", r["reference"]
-    if r["criterion"] == "target":
-        return target
-    if r["criterion"] == "loss_minimum":
-        return f"{target} ({reference:.4g} +{DEFAULT_EPSILON:.0%})"
-    return f"{target} ({reference:.4g} less {_pp(tolerance)})" if tolerance else target
+    target, step = f"{r['target']:.4g}", _step(r["criterion"], tolerance)
+    return f"{target} ({r['reference']:.4g}{step})" if step else target
+
+
+def _step(criterion: str, tolerance: float) -> str:
+    """How a criterion's target steps from ordinary training's value: ' +1%' (a loss), ' less
+    0.5 pp' (an accuracy), '' (--target, or no tolerance)."""
+    if criterion == "loss_minimum":
+        return f" +{DEFAULT_EPSILON:.0%}"
+    return "" if criterion == "target" or not tolerance else f" less {_pp(tolerance)}"
 
 
 def _pp(tolerance: float) -> str:
@@ -576,12 +580,11 @@ def _target_words(r: pd.Series, tolerance: float) -> str:
     target, reference = r["target"], r["reference"]
     if r["criterion"] == "target":
         return f"{target:.1%} {metric} (--target)"
+    step = _step(r["criterion"], tolerance)
     if r["criterion"] == "loss_minimum":
-        return (f"{metric} {target:.4g} (ordinary training's lowest {reference:.4g} "
-                f"+{DEFAULT_EPSILON:.0%})")
+        return f"{metric} {target:.4g} (ordinary training's lowest {reference:.4g}{step})"
     which = {"accuracy": "best", "converged_accuracy": "median final"}[r["criterion"]]
-    less = f" less {_pp(tolerance)}" if tolerance else ""
-    return f"{target:.2%} {metric} (ordinary training's {which} {reference:.2%}{less})"
+    return f"{target:.2%} {metric} (ordinary training's {which} {reference:.2%}{step})"
 
 
 def _span(low: float, high: float) -> str:
