@@ -243,6 +243,9 @@ class TrialConfig:
                               f"{every_class:.2g} or more for one of each class")
 
 
+_FIELD_TYPES = {f.name: f.type for f in fields(TrialConfig)}  # a setting's annotation, by name
+
+
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     """One line naming the bad value and the allowed ones."""
     if value not in allowed:
@@ -263,12 +266,12 @@ _FALSE = {"0", "false", "no", "off"}
 def convert_setting(key: str, raw: Any) -> Any:
     """A trial setting's value as TrialConfig holds it: `raw` from YAML, JSON or a command line
     ("1e-3" and 0.001 are one value); an unknown name or a bad value raises ConfigError."""
-    known = {f.name: f.type for f in fields(TrialConfig)}
-    if key not in known:
-        close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
+    if key not in _FIELD_TYPES:
+        close = (difflib.get_close_matches(key, _FIELD_TYPES, n=1) if isinstance(key, str)
+                 else [])
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"unknown trial setting {key!r}{hint}")
-    return convert_value(key, raw, known[key])
+    return convert_value(key, raw, _FIELD_TYPES[key])
 
 
 def convert_value(key: str, raw: Any, annotation: str) -> Any:
