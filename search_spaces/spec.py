@@ -221,11 +221,9 @@ class SweepSpec:
         domain = self.search.get("finetune_epochs")
         drawn = "none" in self.strategies or any("finetune_epochs" not in b
                                                  for b in self.baselines)
-        if domain is None:
-            if drawn or self.baselines:
-                epochs.append(self.fixed.get("finetune_epochs"))  # None: the dataset's default
-        elif drawn:
-            epochs += _edges(domain)
+        if drawn:  # (a baseline pins finetune_epochs only where it is searched)
+            epochs += ([self.fixed.get("finetune_epochs")] if domain is None  # None: default
+                       else _edges(domain))
         if 0 in epochs:
             raise ConfigError("finetune_epochs: ordinary training for 0 epochs is no baseline; "
                               "give at least 1 (or ordinary_training_epochs)")
