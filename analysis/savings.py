@@ -298,8 +298,8 @@ class Headline:
                         interval: tuple[float, float] | None = None) -> str:
         """'; 1.06-1.11x from the evaluations either side', with ', not resolved' when the
         interval spans 1; with `more` (pretraining costs more) as the sentence says it:
-        '; 1.50-2.50x more from ...'; an interval without an upper end: '; at least 0.80x
-        from ...', '; at least 1.25x more from ...'; '' without an interval. Of the
+        '; 1.50-2.50x more from ...'; an open end as `interval_words` says it ('; at least
+        1.25x more from ...', '; at most 2.00x more from ...'); '' without an interval. Of the
         headline's saving, or of `interval`."""
         low, high = self.interval if interval is None else interval
         if not (low == low and high == high):  # NaN: none known
